@@ -1,0 +1,110 @@
+/**
+ * Gateway configuration, read once from the environment and validated up front so a bad value
+ * stops the process with a message naming the variable, instead of misbehaving later.
+ */
+export interface GatewayConfig {
+  /** TCP port to listen on; ignored when `socketPath` is set. */
+  port: number;
+  hostname: string;
+  /** Unix domain socket to listen on instead of TCP (for a load balancer on the same host). */
+  socketPath: string | null;
+  defaultProcessorUrl: string;
+  fallbackProcessorUrl: string;
+  paymentWorkers: number;
+  queueCapacity: number;
+  ledgerCapacity: number;
+  /** Client timeout of one POST /payments to a processor; past it the payment is "in doubt". */
+  processorTimeoutMs: number;
+  /** Upper bound on calls in flight to one processor from this instance (all workers together). */
+  maxInflightPerProcessor: number;
+  healthIntervalMs: number;
+  /** Whether this instance polls service-health itself (one poller per deployment is enough). */
+  healthPoll: boolean;
+  /** How long a payment may wait for default before it may go to a healthy, fast fallback. */
+  maxHoldMs: number;
+  /** Latency above which a processor counts as slow (seed design: 200 ms). */
+  latencyThresholdMs: number;
+  /** Consecutive failed calls that open a processor's circuit breaker. */
+  breakerFailureThreshold: number;
+  /** Interval between single-payment probes of a processor whose breaker is open. */
+  probeIntervalMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** After this long, an in-doubt payment the processor still does not hold may go elsewhere. */
+  doubtReleaseMs: number;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const normalized = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(normalized)) return true;
+  if (['0', 'false', 'no', 'off'].includes(normalized)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = (env[name] ?? '').trim() || fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// URL, got "${raw}"`);
+  }
+  return url.origin;
+}
+
+function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = integer(env, name, fallback, min, max);
+  if ((value & (value - 1)) !== 0) throw new ConfigError(`${name} must be a power of two, got ${value}`);
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): GatewayConfig {
+  const socketPath = (env.SOCKET_PATH ?? '').trim() || null;
+  const config: GatewayConfig = {
+    port: integer(env, 'PORT', 9999, 0, 65535),
+    hostname: (env.HOST ?? '').trim() || '0.0.0.0',
+    socketPath,
+    defaultProcessorUrl: httpUrl(env, 'DEFAULT_PROCESSOR_URL', 'http://payment-processor-default:8080'),
+    fallbackProcessorUrl: httpUrl(env, 'FALLBACK_PROCESSOR_URL', 'http://payment-processor-fallback:8080'),
+    paymentWorkers: integer(env, 'PAYMENT_WORKERS', 2, 1, 16),
+    queueCapacity: powerOfTwo(env, 'QUEUE_CAPACITY', 65536, 2, 1 << 24),
+    ledgerCapacity: integer(env, 'LEDGER_CAPACITY', 4_000_000, 1, 64_000_000),
+    processorTimeoutMs: integer(env, 'PROCESSOR_TIMEOUT_MS', 6000, 10, 600_000),
+    maxInflightPerProcessor: integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', 256, 1, 10_000),
+    healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 5050, 100, 600_000),
+    healthPoll: boolean(env, 'HEALTH_POLL', true),
+    maxHoldMs: integer(env, 'MAX_HOLD_MS', 10_000, 0, 86_400_000),
+    latencyThresholdMs: integer(env, 'LATENCY_THRESHOLD_MS', 200, 1, 600_000),
+    breakerFailureThreshold: integer(env, 'BREAKER_FAILURE_THRESHOLD', 3, 1, 1000),
+    probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 250, 10, 60_000),
+    retryBaseMs: integer(env, 'RETRY_BASE_MS', 50, 1, 60_000),
+    retryMaxMs: integer(env, 'RETRY_MAX_MS', 2000, 1, 600_000),
+    doubtReleaseMs: integer(env, 'DOUBT_RELEASE_MS', 30_000, 0, 86_400_000),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 4096, 64, 1 << 20),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+  };
+  if (config.retryMaxMs < config.retryBaseMs) {
+    throw new ConfigError(`RETRY_MAX_MS (${config.retryMaxMs}) must not be below RETRY_BASE_MS (${config.retryBaseMs})`);
+  }
+  return config;
+}

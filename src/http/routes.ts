@@ -1,0 +1,124 @@
+import type { GatewayConfig } from '../config/env.ts';
+import { DEFAULT, FALLBACK, type LedgerReader, type Totals } from '../ledger/ledger.ts';
+import { centsToJsonNumber } from '../ledger/money.ts';
+import type { SharedLedger } from '../ledger/shared-ledger.ts';
+import type { IdSet } from '../queue/id-set.ts';
+import type { PaymentRing } from '../queue/payment-ring.ts';
+import { Counter, type Signals } from '../health/signals.ts';
+import { ParsedPayment, parsePayment } from './parse-payment.ts';
+import { parseTimestamp } from './timestamp.ts';
+
+/**
+ * The gateway's HTTP behaviour, independent of any server: each route takes plain inputs and
+ * returns a Reply, and a thin adapter per server (Bun.serve, uWebSockets.js) maps requests and
+ * responses. Replies that never change are built once.
+ */
+export interface Reply {
+  status: number;
+  body: string;
+  /** Seconds, for 503. */
+  retryAfter?: number;
+}
+
+const reply = (status: number, body: unknown): Reply => ({ status, body: JSON.stringify(body) });
+export const errorReply = (status: number, message: string): Reply => reply(status, { error: message });
+
+/** 202: queued. A correlationId already accepted gets the same 202 (idempotent), and is not queued again. */
+export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
+const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
+const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
+export const PURGED: Reply = reply(200, { message: 'payments purged' });
+export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
+export const UNSUPPORTED_MEDIA_TYPE: Reply = errorReply(415, 'content-type must be application/json');
+
+export interface RouteDeps {
+  ring: PaymentRing;
+  ledger: SharedLedger;
+  ledgerReader: LedgerReader;
+  acceptedIds: IdSet;
+  signals: Signals;
+  config: GatewayConfig;
+}
+
+export class GatewayRoutes {
+  private readonly parsed = new ParsedPayment();
+  /** Ledger entries kept free for payments already accepted but not yet settled. */
+  private readonly ledgerReserve: number;
+
+  constructor(private readonly deps: RouteDeps) {
+    this.ledgerReserve = 2 * deps.config.maxInflightPerProcessor;
+  }
+
+  acceptPayment(body: Uint8Array): Reply {
+    const { ring, ledger, acceptedIds, signals } = this.deps;
+    const parsed = this.parsed;
+    const problem = parsePayment(body, parsed);
+    if (problem !== null) return errorReply(400, problem);
+    if (ledger.free - ring.size - signals.count(Counter.Held) <= this.ledgerReserve) return LEDGER_FULL;
+    if (!acceptedIds.add(parsed.id, 0)) return ACCEPTED;
+    if (!ring.tryPush(parsed.id, 0, parsed.cents, Date.now())) {
+      acceptedIds.delete(parsed.id, 0);
+      return QUEUE_FULL;
+    }
+    return ACCEPTED;
+  }
+
+  async summary(from: string | null, to: string | null): Promise<Reply> {
+    const fromMs = from === null || from === '' ? null : parseTimestamp(from, 'from');
+    const toMs = to === null || to === '' ? null : parseTimestamp(to, 'to');
+    if (fromMs === null && from) return errorReply(400, `from must be an ISO-8601 timestamp such as 2020-07-10T12:34:56.000Z, got "${from}"`);
+    if (toMs === null && to) return errorReply(400, `to must be an ISO-8601 timestamp such as 2020-07-10T12:34:56.000Z, got "${to}"`);
+    if (fromMs !== null && toMs !== null && fromMs > toMs) return errorReply(400, 'from must not be later than to');
+    try {
+      const totals = await this.deps.ledgerReader.totals({ from: fromMs, to: toMs });
+      return { status: 200, body: summaryJson(totals) };
+    } catch (error) {
+      return errorReply(503, `summary unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  async purge(): Promise<Reply> {
+    try {
+      await this.deps.ledgerReader.purge();
+      return PURGED;
+    } catch (error) {
+      return errorReply(503, `purge incomplete: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Forgets this instance's records and accepted ids (the deployment-wide purge calls it on each). */
+  purgeLocal(): void {
+    this.deps.ledger.purge();
+    this.deps.acceptedIds.clear();
+  }
+
+  health(): Reply {
+    const { signals, ring } = this.deps;
+    const processors = signals.snapshot() as Record<'default' | 'fallback', { failing: boolean }>;
+    const status = processors.default.failing && processors.fallback.failing ? 'degraded' : 'healthy';
+    return reply(200, {
+      status,
+      processors,
+      queues: {
+        pending: ring.size,
+        failed: signals.count(Counter.Held),
+        inDoubt: signals.count(Counter.InDoubt),
+        settled: signals.count(Counter.Settled),
+        duplicatesDropped: signals.count(Counter.DuplicatesDropped),
+      },
+    });
+  }
+
+  notFound(method: string, path: string): Reply {
+    return errorReply(404, `no route for ${method} ${path}`);
+  }
+
+  methodNotAllowed(method: string, path: string, allowed: string): Reply {
+    return errorReply(405, `${method} is not allowed on ${path}; use ${allowed}`);
+  }
+}
+
+export function summaryJson(totals: Totals): string {
+  const part = (p: typeof DEFAULT | typeof FALLBACK) => `{"totalRequests":${totals[p].count},"totalAmount":${centsToJsonNumber(totals[p].cents)}}`;
+  return `{"default":${part(DEFAULT)},"fallback":${part(FALLBACK)}}`;
+}

@@ -1,0 +1,50 @@
+/// <reference lib="webworker" />
+import { attachSharedState, type FromWorker, type ToWorker } from '../gateway/shared-state.ts';
+import { ProcessorClient } from '../processors/client.ts';
+import { SettlementPolicy } from './policy.ts';
+import { Settler } from './settler.ts';
+
+/**
+ * A payment worker: settles what it pulls from the ring, many calls in flight at once. It never
+ * blocks its thread: it waits for pushes with a single pending Atomics.waitAsync, so responses of
+ * calls in flight are handled while it waits.
+ */
+declare const self: Worker;
+
+/** How often held payments are reconsidered while nothing else happens. */
+const HOLD_TICK_MS = 20;
+const IDLE_WAIT_MS = 1000;
+
+function post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === 'start') start(message.shared, message.name);
+  else if (message.type === 'drain') drainDeadline = message.deadlineMs;
+};
+
+let drainDeadline: number | null = null;
+
+async function start(sharedState: Parameters<typeof attachSharedState>[0], name: string): Promise<void> {
+  const state = attachSharedState(sharedState);
+  const { config, ring, signals, ledger } = state;
+  const log = (line: string) => post({ type: 'log', line: `${name}: ${line}` });
+  const connections = Math.ceil(config.maxInflightPerProcessor / config.paymentWorkers);
+  const clients = [
+    new ProcessorClient(config.defaultProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
+    new ProcessorClient(config.fallbackProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
+  ] as const;
+  const policy = new SettlementPolicy(signals, config, log);
+  const settler = new Settler(ring, ledger, signals, policy, clients, config, log);
+  post({ type: 'ready', name });
+
+  for (;;) {
+    settler.pump();
+    if (drainDeadline !== null && (settler.unsettled === 0 && ring.size === 0 || Date.now() >= drainDeadline)) break;
+    await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
+  }
+  post({ type: 'drained', name, unsettled: settler.unsettled + ring.size });
+  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+}

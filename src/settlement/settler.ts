@@ -1,0 +1,217 @@
+import { PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import type { SharedLedger } from '../ledger/shared-ledger.ts';
+import { formatUuid } from '../queue/uuid.ts';
+import { PaymentSlot, type PaymentRing } from '../queue/payment-ring.ts';
+import { Counter, type Signals } from '../health/signals.ts';
+import type { PayOutcome, ProcessorClient } from '../processors/client.ts';
+import { Deque } from './deque.ts';
+import { HOLD, type Decision, type SettlementPolicy } from './policy.ts';
+
+/**
+ * Carries each payment a worker took from the ring to exactly one recording by exactly one
+ * processor, and records that in the ledger with the requestedAt the processor holds.
+ *
+ *   ring ──pull──▶ waiting (FIFO, oldest first) ──policy──▶ call ──┬─ recorded / 422 after doubt ─▶ ledger
+ *                     ▲                                            ├─ rejected (not recorded) ──▶ front of waiting
+ *                     └──── released (processor does not hold it) ─┴─ unknown (maybe recorded) ──▶ inDoubt
+ *                                                       inDoubt ──▶ same processor, same requestedAt,
+ *                                                                   or a lookup after doubtReleaseMs
+ */
+export interface SettlerSettings {
+  doubtReleaseMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+interface Pending {
+  id: string;
+  cents: number;
+  /** When it started waiting, in signals time (the FIFO is ordered by it). */
+  heldSince: number;
+  /** Processor that may hold it from an earlier call, or HOLD. */
+  doubtAt: Decision;
+  doubtRequestedAt: number;
+  /** Last call to `doubtAt`, in signals time: any call with that requestedAt may still land. */
+  lastDoubtCallAt: number;
+  lookingUp: boolean;
+}
+
+export type Log = (message: string) => void;
+
+export class Settler {
+  private readonly waiting = new Deque<Pending>();
+  private inDoubt: Pending[] = [];
+  private inflight = 0;
+  private readonly slot = new PaymentSlot();
+  private readonly rateLimitedStreak: [number, number] = [0, 0];
+  private duplicatesLogged = 0;
+  /** Set when the ledger refused an entry; the HTTP thread stops accepting before that happens. */
+  ledgerFull = false;
+
+  constructor(
+    private readonly ring: PaymentRing,
+    private readonly ledger: SharedLedger,
+    private readonly signals: Signals,
+    private readonly policy: SettlementPolicy,
+    private readonly clients: readonly [ProcessorClient, ProcessorClient],
+    private readonly settings: SettlerSettings,
+    private readonly log: Log,
+  ) {}
+
+  /** Payments this worker holds: waiting, in doubt, or with a call in flight. */
+  get unsettled(): number {
+    return this.waiting.length + this.inDoubt.length + this.inflight;
+  }
+
+  /** Whether a timer should keep calling `pump` (something waits for a processor to become available). */
+  get hasWaiting(): boolean {
+    return this.waiting.length > 0 || this.inDoubt.length > 0;
+  }
+
+  /** Takes everything queued in the ring, then sends whatever the policy allows now. */
+  pump(): void {
+    this.pull();
+    const now = this.signals.now();
+    if (this.inDoubt.length > 0) this.pumpInDoubt(now);
+    while (this.waiting.length > 0) {
+      const payment = this.waiting.peek()!;
+      const target = this.policy.decide(payment.heldSince, HOLD, now);
+      // FIFO by age: when the oldest must hold, so must every younger one.
+      if (target === HOLD) break;
+      this.waiting.shift();
+      this.signals.addCount(Counter.Held, -1);
+      this.send(payment, target, Date.now());
+    }
+  }
+
+  private pull(): void {
+    const slot = this.slot;
+    const now = this.signals.now();
+    let pulled = 0;
+    while (this.ring.tryPop(slot)) {
+      this.waiting.push({
+        id: formatUuid(slot.id, 0),
+        cents: slot.cents,
+        heldSince: Math.min(now, slot.acceptedAt - this.signals.epochMs),
+        doubtAt: HOLD,
+        doubtRequestedAt: 0,
+        lastDoubtCallAt: 0,
+        lookingUp: false,
+      });
+      pulled++;
+    }
+    if (pulled > 0) this.signals.addCount(Counter.Held, pulled);
+  }
+
+  private pumpInDoubt(now: number): void {
+    const stillInDoubt: Pending[] = [];
+    for (const payment of this.inDoubt) {
+      if (payment.lookingUp) {
+        stillInDoubt.push(payment);
+        continue;
+      }
+      const target = this.policy.decide(payment.heldSince, payment.doubtAt, now);
+      if (target !== HOLD) {
+        this.signals.addCount(Counter.Held, -1);
+        this.send(payment, target, payment.doubtRequestedAt);
+      } else {
+        if (now - payment.lastDoubtCallAt >= this.settings.doubtReleaseMs) this.lookUp(payment);
+        stillInDoubt.push(payment);
+      }
+    }
+    this.inDoubt = stillInDoubt;
+  }
+
+  private send(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
+    const probe = this.policy.lastGrantWasProbe;
+    this.inflight++;
+    if (payment.doubtAt === target) payment.lastDoubtCallAt = this.signals.now();
+    this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
+      this.inflight--;
+      this.policy.release(target, probe);
+      this.settle(payment, target, requestedAt, outcome);
+      this.pump();
+    });
+  }
+
+  private settle(payment: Pending, target: ProcessorIndex, requestedAt: number, outcome: PayOutcome): void {
+    const now = this.signals.now();
+    switch (outcome.kind) {
+      case 'recorded':
+        this.rateLimitedStreak[target] = 0;
+        this.policy.recordSuccess(target, outcome.latencyMs, now);
+        this.record(payment, target, requestedAt);
+        return;
+      case 'duplicate':
+        this.policy.recordSuccess(target, outcome.latencyMs, now);
+        if (payment.doubtAt === target) {
+          // Our own earlier call, sent with this same requestedAt, was recorded.
+          this.record(payment, target, payment.doubtRequestedAt);
+        } else {
+          // Recorded by someone else (another instance was sent the same id): theirs to count.
+          this.signals.addCount(Counter.DuplicatesDropped, 1);
+          if (this.duplicatesLogged++ < 10) this.log(`payment ${payment.id}: ${PROCESSORS[target]} already held it from another sender; not counted here`);
+        }
+        return;
+      case 'rejected':
+        if (outcome.status === 429) {
+          const streak = ++this.rateLimitedStreak[target];
+          this.policy.recordBackoff(target, now, Math.min(this.settings.retryMaxMs, this.settings.retryBaseMs * 2 ** Math.min(streak, 16)));
+        } else {
+          this.policy.recordFailure(target, outcome.latencyMs, now, outcome.reason);
+        }
+        this.requeue(payment);
+        return;
+      case 'unknown':
+        this.policy.recordFailure(target, outcome.latencyMs, now, outcome.reason);
+        if (payment.doubtAt === HOLD) {
+          payment.doubtAt = target;
+          payment.doubtRequestedAt = requestedAt;
+          payment.lastDoubtCallAt = now;
+          this.signals.addCount(Counter.InDoubt, 1);
+        }
+        this.requeue(payment);
+        return;
+    }
+  }
+
+  private requeue(payment: Pending): void {
+    this.signals.addCount(Counter.Held, 1);
+    if (payment.doubtAt === HOLD) this.waiting.pushFront(payment);
+    else this.inDoubt.push(payment);
+  }
+
+  private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
+    if (payment.doubtAt !== HOLD) this.signals.addCount(Counter.InDoubt, -1);
+    if (!this.ledger.append(target, requestedAt, payment.cents)) {
+      this.ledgerFull = true;
+      this.log(`LEDGER FULL: payment ${payment.id} settled on ${PROCESSORS[target]} but could not be recorded; raise LEDGER_CAPACITY`);
+    }
+    this.signals.addCount(Counter.Settled, 1);
+  }
+
+  /** Asks the doubted processor whether it holds the payment: settles it, or frees it to go anywhere. */
+  private lookUp(payment: Pending): void {
+    const processor = payment.doubtAt as ProcessorIndex;
+    payment.lookingUp = true;
+    this.clients[processor].lookup(payment.id).then((found) => {
+      payment.lookingUp = false;
+      const index = this.inDoubt.indexOf(payment);
+      if (index < 0) return; // resent meanwhile; that call's outcome decides
+      if (found.kind === 'found') {
+        this.inDoubt.splice(index, 1);
+        this.signals.addCount(Counter.Held, -1);
+        this.record(payment, processor, found.requestedAtMs);
+      } else if (found.kind === 'absent') {
+        this.inDoubt.splice(index, 1);
+        this.signals.addCount(Counter.InDoubt, -1);
+        this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the last call; free to go anywhere`);
+        payment.doubtAt = HOLD;
+        this.waiting.pushFront(payment);
+      } else {
+        payment.lastDoubtCallAt = this.signals.now() - this.settings.doubtReleaseMs + this.settings.retryMaxMs;
+      }
+      this.pump();
+    });
+  }
+}
