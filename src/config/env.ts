@@ -20,6 +20,8 @@ export interface GatewayConfig {
   healthIntervalMs: number;
   /** Whether this instance polls service-health itself (one poller per deployment is enough). */
   healthPoll: boolean;
+  /** Other instances of the deployment (http://host:port or unix:/path.sock): summaries and purges span them all. */
+  peers: string[];
   /** How long a payment may wait for default before it may go to a healthy, fast fallback. */
   maxHoldMs: number;
   /** Latency above which a processor counts as slow (seed design: 200 ms). */
@@ -72,6 +74,22 @@ function httpUrl(env: Env, name: string, fallback: string): string {
   return url.origin;
 }
 
+function peerList(env: Env, name: string): string[] {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return [];
+  return raw.split(',').map((entry) => {
+    const peer = entry.trim();
+    if (peer.startsWith('unix:') && peer.length > 'unix:'.length) return peer;
+    try {
+      const url = new URL(peer);
+      if (url.protocol === 'http:') return url.origin;
+    } catch {
+      // reported below
+    }
+    throw new ConfigError(`${name} must be a comma-separated list of http://host:port or unix:/path/to.sock, got "${peer}"`);
+  });
+}
+
 function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
   const value = integer(env, name, fallback, min, max);
   if ((value & (value - 1)) !== 0) throw new ConfigError(`${name} must be a power of two, got ${value}`);
@@ -93,6 +111,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     maxInflightPerProcessor: integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', 256, 1, 10_000),
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 5050, 100, 600_000),
     healthPoll: boolean(env, 'HEALTH_POLL', true),
+    peers: peerList(env, 'PEERS'),
     maxHoldMs: integer(env, 'MAX_HOLD_MS', 10_000, 0, 86_400_000),
     latencyThresholdMs: integer(env, 'LATENCY_THRESHOLD_MS', 200, 1, 600_000),
     breakerFailureThreshold: integer(env, 'BREAKER_FAILURE_THRESHOLD', 3, 1, 1000),

@@ -1,5 +1,7 @@
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/env.ts';
 import { LocalLedger } from '../ledger/local-ledger.ts';
+import { ClusterLedger } from '../ledger/cluster-ledger.ts';
+import { PeerClient } from '../ledger/peer-client.ts';
 import { IdSet } from '../queue/id-set.ts';
 import { serveWithBun } from '../http/bun-adapter.ts';
 import { GatewayRoutes } from '../http/routes.ts';
@@ -9,6 +11,9 @@ import { createSharedState, type FromWorker, type ToWorker } from './shared-stat
  * One gateway instance: the HTTP server on this thread, payment workers and a health worker on
  * their own threads, all sharing the ring, the ledger and the signals.
  */
+/** A peer that takes longer than this to give its totals makes the summary a 503, not a guess. */
+const PEER_TIMEOUT_MS = 2000;
+
 function log(line: string): void {
   console.log(`${new Date().toISOString()} ${line}`);
 }
@@ -54,10 +59,12 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const { shared, attached } = createSharedState(config);
   const acceptedIds = new IdSet();
+  const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
+  const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
   const routes: GatewayRoutes = new GatewayRoutes({
     ...attached,
     acceptedIds,
-    ledgerReader: new LocalLedger(attached.ledger, () => routes.purgeLocal()),
+    ledgerReader: peers.length > 0 ? new ClusterLedger(local, peers) : local,
   });
 
   const drained = new Map<string, number>();
@@ -74,7 +81,8 @@ async function main(): Promise<void> {
 
   const server = serveWithBun(routes, config);
   const where = config.socketPath ?? `http://${config.hostname}:${server.port}`;
-  log(`gateway listening on ${where} (default ${config.defaultProcessorUrl}, fallback ${config.fallbackProcessorUrl}, ${config.paymentWorkers} payment workers)`);
+  const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : '';
+  log(`gateway listening on ${where} (default ${config.defaultProcessorUrl}, fallback ${config.fallbackProcessorUrl}, ${config.paymentWorkers} payment workers${peerNote})`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

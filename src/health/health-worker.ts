@@ -1,16 +1,23 @@
 /// <reference lib="webworker" />
 import { attachSharedState, type FromWorker, type ToWorker } from '../gateway/shared-state.ts';
 import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { PeerClient } from '../ledger/peer-client.ts';
 import { ProcessorClient } from '../processors/client.ts';
 import { SettlementPolicy } from '../settlement/policy.ts';
 import { Field } from './signals.ts';
 
 /**
- * Polls each processor's service-health at most once per interval (the processors allow one
- * call per 5 s, shared by every caller) and publishes the answer in the shared signals. A 429
- * (someone else used the window) keeps the last report and is simply retried next interval.
+ * Keeps the shared signals' service-health reports fresh. An instance with HEALTH_POLL polls each
+ * processor at most once per interval (the processors allow one call per 5 s, shared by every
+ * caller; a 429 keeps the last report). An instance without it copies the reports of its peers,
+ * so a deployment stays within the limit however many instances it has.
  */
 declare const self: Worker;
+
+/** How often a non-polling instance copies its peers' reports. */
+const PEER_COPY_INTERVAL_MS = 500;
+
+const timers: ReturnType<typeof setTimeout>[] = [];
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
@@ -21,20 +28,21 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   }
 };
 
-const timers: ReturnType<typeof setTimeout>[] = [];
-
 function start(sharedState: Parameters<typeof attachSharedState>[0], name: string): void {
   const { config, signals } = attachSharedState(sharedState);
   const log = (line: string) => self.postMessage({ type: 'log', line: `${name}: ${line}` } satisfies FromWorker);
   const policy = new SettlementPolicy(signals, config, log);
-  const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
   let rateLimitedLogged = false;
+
+  const publish = (processor: ProcessorIndex, failing: boolean, minResponseTime: number, ageMs: number) => {
+    signals.publishHealth(processor, failing, minResponseTime, ageMs);
+    policy.healthReported(processor, failing, signals.now());
+  };
 
   const poll = async (processor: ProcessorIndex, client: ProcessorClient) => {
     const report = await client.health();
     if (report.kind === 'health') {
-      signals.publishHealth(processor, report.failing, report.minResponseTime);
-      policy.healthReported(processor, report.failing, signals.now());
+      publish(processor, report.failing, report.minResponseTime, 0);
     } else if (report.kind === 'rate-limited') {
       signals.add(processor, Field.HealthRateLimited, 1);
       if (!rateLimitedLogged) log(`${PROCESSORS[processor]} service-health answered 429: someone else polls too; keeping the last report`);
@@ -43,9 +51,30 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
     timers[processor] = setTimeout(() => poll(processor, client), config.healthIntervalMs);
   };
 
+  const copyFromPeers = async (peers: PeerClient[]) => {
+    const reports = await Promise.allSettled(peers.map((peer) => peer.health()));
+    for (const processor of [DEFAULT, FALLBACK] as const) {
+      const key = PROCESSORS[processor];
+      let freshest: { failing: boolean; minResponseTime: number; ageMs: number } | null = null;
+      for (const result of reports) {
+        const report = result.status === 'fulfilled' ? result.value[key] : null;
+        if (report && (freshest === null || report.ageMs < freshest.ageMs)) freshest = report;
+      }
+      const known = signals.get(processor, Field.HealthAt);
+      if (freshest && (known === 0 || signals.now() - freshest.ageMs > known)) publish(processor, freshest.failing, freshest.minResponseTime, freshest.ageMs);
+    }
+    timers[2] = setTimeout(() => copyFromPeers(peers), PEER_COPY_INTERVAL_MS);
+  };
+
   self.postMessage({ type: 'ready', name } satisfies FromWorker);
-  if (!config.healthPoll) return;
-  for (const processor of [DEFAULT, FALLBACK] as const) {
-    poll(processor, new ProcessorClient(urls[processor], { connections: 1, timeoutMs: config.processorTimeoutMs }));
+  if (config.healthPoll) {
+    const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
+    for (const processor of [DEFAULT, FALLBACK] as const) {
+      poll(processor, new ProcessorClient(urls[processor], { connections: 1, timeoutMs: config.processorTimeoutMs }));
+    }
+  } else if (config.peers.length > 0) {
+    copyFromPeers(config.peers.map((address) => new PeerClient(address, 1000)));
+  } else {
+    log('HEALTH_POLL is off and there are no PEERS: decisions rest on observed calls only');
   }
 }

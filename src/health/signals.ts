@@ -97,10 +97,11 @@ export class Signals {
     Atomics.add(this.slots, counter, delta);
   }
 
-  publishHealth(processor: ProcessorIndex, failing: boolean, minResponseMs: number): void {
+  /** Publishes a service-health report received `ageMs` ago (by a peer, when not polled here). */
+  publishHealth(processor: ProcessorIndex, failing: boolean, minResponseMs: number, ageMs = 0): void {
     this.set(processor, Field.HealthFailing, failing ? 1 : 0);
     this.set(processor, Field.HealthMinResponseMs, Math.max(0, Math.min(minResponseMs | 0, 0x7fffffff)));
-    this.set(processor, Field.HealthAt, this.now());
+    this.set(processor, Field.HealthAt, Math.max(1, this.now() - Math.max(0, ageMs)));
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Server } from 'bun';
-import { BODY_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Reply } from './routes.ts';
+import { BODY_TOO_LARGE, INTERNAL_PURGED, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Reply } from './routes.ts';
 
 /** Serves the gateway's routes with Bun.serve (uWebSockets in native code). */
 export interface Listen {
@@ -9,8 +9,17 @@ export interface Listen {
   maxBodyBytes: number;
 }
 
+const OVERSIZE_BODY_LIMIT = 1 << 20;
 const JSON_HEADERS = { 'content-type': 'application/json' };
-const ROUTES: Record<string, string> = { '/payments': 'POST', '/payments-summary': 'GET', '/purge-payments': 'POST', '/health': 'GET' };
+const ROUTES: Record<string, string> = {
+  '/payments': 'POST',
+  '/payments-summary': 'GET',
+  '/purge-payments': 'POST',
+  '/health': 'GET',
+  '/internal/totals': 'GET',
+  '/internal/purge': 'POST',
+  '/internal/health': 'GET',
+};
 
 function toResponse(reply: Reply): Response {
   if (reply.retryAfter === undefined) return new Response(reply.body, { status: reply.status, headers: JSON_HEADERS });
@@ -28,14 +37,17 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
   const where = listen.socketPath !== null ? { unix: listen.socketPath } : { port: listen.port, hostname: listen.hostname };
   return Bun.serve({
     ...where,
-    maxRequestBodySize: listen.maxBodyBytes,
+    // Bun answers bodies over this limit itself, with an empty 413; below it, ours says why in JSON.
+    maxRequestBodySize: Math.max(listen.maxBodyBytes, OVERSIZE_BODY_LIMIT),
     routes: {
       '/payments': {
         POST: async (request) => {
           if (!acceptableContentType(request)) return toResponse(UNSUPPORTED_MEDIA_TYPE);
           const declared = Number(request.headers.get('content-length') ?? 0);
           if (declared > listen.maxBodyBytes) return tooLarge.clone();
-          return toResponse(routes.acceptPayment(await request.bytes()));
+          const body = await request.bytes();
+          if (body.length > listen.maxBodyBytes) return tooLarge.clone();
+          return toResponse(routes.acceptPayment(body));
         },
       },
       '/payments-summary': {
@@ -46,6 +58,20 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
       },
       '/purge-payments': { POST: async () => toResponse(await routes.purge()) },
       '/health': { GET: () => toResponse(routes.health()) },
+      // Between instances of one deployment; the load balancer does not forward /internal/.
+      '/internal/totals': {
+        GET: (request) => {
+          const query = new URL(request.url).searchParams;
+          return toResponse(routes.internalTotals(query.get('from'), query.get('to')));
+        },
+      },
+      '/internal/purge': {
+        POST: () => {
+          routes.purgeLocal();
+          return toResponse(INTERNAL_PURGED);
+        },
+      },
+      '/internal/health': { GET: () => toResponse(routes.internalHealth()) },
     },
     fetch(request) {
       const path = new URL(request.url).pathname;

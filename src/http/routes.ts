@@ -1,10 +1,11 @@
 import type { GatewayConfig } from '../config/env.ts';
-import { DEFAULT, FALLBACK, type LedgerReader, type Totals } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type LedgerReader, type Totals } from '../ledger/ledger.ts';
+import { totalsToWire, type WireHealth } from '../ledger/peer-client.ts';
 import { centsToJsonNumber } from '../ledger/money.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import type { IdSet } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
-import { Counter, type Signals } from '../health/signals.ts';
+import { Counter, Field, type Signals } from '../health/signals.ts';
 import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
 
@@ -69,8 +70,10 @@ export class GatewayRoutes {
     if (fromMs === null && from) return errorReply(400, `from must be an ISO-8601 timestamp such as 2020-07-10T12:34:56.000Z, got "${from}"`);
     if (toMs === null && to) return errorReply(400, `to must be an ISO-8601 timestamp such as 2020-07-10T12:34:56.000Z, got "${to}"`);
     if (fromMs !== null && toMs !== null && fromMs > toMs) return errorReply(400, 'from must not be later than to');
+    // As the processors' own summaries do: with either bound missing, the window is everything.
+    const window = fromMs === null || toMs === null ? { from: null, to: null } : { from: fromMs, to: toMs };
     try {
-      const totals = await this.deps.ledgerReader.totals({ from: fromMs, to: toMs });
+      const totals = await this.deps.ledgerReader.totals(window);
       return { status: 200, body: summaryJson(totals) };
     } catch (error) {
       return errorReply(503, `summary unavailable: ${error instanceof Error ? error.message : String(error)}`);
@@ -109,6 +112,28 @@ export class GatewayRoutes {
     });
   }
 
+  /** Internal: this instance's own totals (not the deployment's), for a peer's summary. Bounds are epoch ms. */
+  internalTotals(from: string | null, to: string | null): Reply {
+    const bound = (text: string | null) => (text === null || text === '' ? null : /^-?\d+$/.test(text) ? Number(text) : NaN);
+    const fromMs = bound(from);
+    const toMs = bound(to);
+    if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return errorReply(400, 'from and to must be epoch milliseconds');
+    return reply(200, totalsToWire(this.deps.ledger.totals({ from: fromMs, to: toMs })));
+  }
+
+  /** Internal: the service-health reports this instance received, for peers that do not poll. */
+  internalHealth(): Reply {
+    const { signals } = this.deps;
+    const now = signals.now();
+    const report = (p: typeof DEFAULT | typeof FALLBACK) => {
+      const at = signals.get(p, Field.HealthAt);
+      if (at === 0) return null;
+      return { failing: signals.get(p, Field.HealthFailing) === 1, minResponseTime: signals.get(p, Field.HealthMinResponseMs), ageMs: now - at };
+    };
+    const health: WireHealth = { default: report(DEFAULT), fallback: report(FALLBACK) };
+    return reply(200, health);
+  }
+
   notFound(method: string, path: string): Reply {
     return errorReply(404, `no route for ${method} ${path}`);
   }
@@ -117,6 +142,8 @@ export class GatewayRoutes {
     return errorReply(405, `${method} is not allowed on ${path}; use ${allowed}`);
   }
 }
+
+export const INTERNAL_PURGED: Reply = reply(200, { message: `purged this instance (${PROCESSORS.join(' and ')} records)` });
 
 export function summaryJson(totals: Totals): string {
   const part = (p: typeof DEFAULT | typeof FALLBACK) => `{"totalRequests":${totals[p].count},"totalAmount":${centsToJsonNumber(totals[p].cents)}}`;
