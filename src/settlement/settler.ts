@@ -14,11 +14,16 @@ import { HOLD, type Decision, type SettlementPolicy } from './policy.ts';
  *   ring ──pull──▶ waiting (FIFO, oldest first) ──policy──▶ call ──┬─ recorded / 422 after doubt ─▶ ledger
  *                     ▲                                            ├─ rejected (not recorded) ──▶ front of waiting
  *                     └──── released (processor does not hold it) ─┴─ unknown (maybe recorded) ──▶ inDoubt
- *                                                       inDoubt ──▶ same processor, same requestedAt,
- *                                                                   or a lookup after doubtReleaseMs
+ *
+ * In doubt, a payment is looked up (GET /payments/{id}) every DOUBT_POLL_MS, so a late insert
+ * (the processor does not cancel its delay when we time out) reaches the ledger within a poll of
+ * reaching the processor. When a call's worth of time has passed with no record, it is sent again
+ * to the same processor with the same requestedAt (a 422 then means our earlier call landed).
+ * Only after doubtReleaseMs with no record may it go elsewhere.
  */
 export interface SettlerSettings {
   doubtReleaseMs: number;
+  processorTimeoutMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
 }
@@ -33,8 +38,13 @@ interface Pending {
   doubtRequestedAt: number;
   /** Last call to `doubtAt`, in signals time: any call with that requestedAt may still land. */
   lastDoubtCallAt: number;
+  lastLookupAt: number;
   lookingUp: boolean;
 }
+
+/** How often an in-doubt payment is looked up, and how many lookups a worker runs at once. */
+const DOUBT_POLL_MS = 100;
+const MAX_LOOKUPS_IN_FLIGHT = 16;
 
 export type Log = (message: string) => void;
 
@@ -42,6 +52,7 @@ export class Settler {
   private readonly waiting = new Deque<Pending>();
   private inDoubt: Pending[] = [];
   private inflight = 0;
+  private lookupsInFlight = 0;
   private readonly slot = new PaymentSlot();
   private readonly rateLimitedStreak: [number, number] = [0, 0];
   private duplicatesLogged = 0;
@@ -96,6 +107,7 @@ export class Settler {
         doubtAt: HOLD,
         doubtRequestedAt: 0,
         lastDoubtCallAt: 0,
+        lastLookupAt: 0,
         lookingUp: false,
       });
       pulled++;
@@ -106,18 +118,16 @@ export class Settler {
   private pumpInDoubt(now: number): void {
     const stillInDoubt: Pending[] = [];
     for (const payment of this.inDoubt) {
-      if (payment.lookingUp) {
-        stillInDoubt.push(payment);
-        continue;
+      if (!payment.lookingUp && now - payment.lastDoubtCallAt >= this.settings.processorTimeoutMs) {
+        const target = this.policy.decide(payment.heldSince, payment.doubtAt, now);
+        if (target !== HOLD) {
+          this.signals.addCount(Counter.Held, -1);
+          this.send(payment, target, payment.doubtRequestedAt);
+          continue;
+        }
       }
-      const target = this.policy.decide(payment.heldSince, payment.doubtAt, now);
-      if (target !== HOLD) {
-        this.signals.addCount(Counter.Held, -1);
-        this.send(payment, target, payment.doubtRequestedAt);
-      } else {
-        if (now - payment.lastDoubtCallAt >= this.settings.doubtReleaseMs) this.lookUp(payment);
-        stillInDoubt.push(payment);
-      }
+      if (!payment.lookingUp && now - payment.lastLookupAt >= DOUBT_POLL_MS && this.lookupsInFlight < MAX_LOOKUPS_IN_FLIGHT) this.lookUp(payment, now);
+      stillInDoubt.push(payment);
     }
     this.inDoubt = stillInDoubt;
   }
@@ -190,28 +200,31 @@ export class Settler {
     this.signals.addCount(Counter.Settled, 1);
   }
 
-  /** Asks the doubted processor whether it holds the payment: settles it, or frees it to go anywhere. */
-  private lookUp(payment: Pending): void {
+  /** Asks the doubted processor whether it holds the payment: settles it, or after long enough frees it. */
+  private lookUp(payment: Pending, now: number): void {
     const processor = payment.doubtAt as ProcessorIndex;
     payment.lookingUp = true;
+    payment.lastLookupAt = now;
+    this.lookupsInFlight++;
     this.clients[processor].lookup(payment.id).then((found) => {
       payment.lookingUp = false;
-      const index = this.inDoubt.indexOf(payment);
-      if (index < 0) return; // resent meanwhile; that call's outcome decides
+      this.lookupsInFlight--;
       if (found.kind === 'found') {
-        this.inDoubt.splice(index, 1);
+        this.removeFromDoubt(payment);
         this.signals.addCount(Counter.Held, -1);
         this.record(payment, processor, found.requestedAtMs);
-      } else if (found.kind === 'absent') {
-        this.inDoubt.splice(index, 1);
+      } else if (found.kind === 'absent' && this.signals.now() - payment.lastDoubtCallAt >= this.settings.doubtReleaseMs) {
+        this.removeFromDoubt(payment);
         this.signals.addCount(Counter.InDoubt, -1);
         this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the last call; free to go anywhere`);
         payment.doubtAt = HOLD;
         this.waiting.pushFront(payment);
-      } else {
-        payment.lastDoubtCallAt = this.signals.now() - this.settings.doubtReleaseMs + this.settings.retryMaxMs;
       }
       this.pump();
     });
+  }
+
+  private removeFromDoubt(payment: Pending): void {
+    this.inDoubt.splice(this.inDoubt.indexOf(payment), 1);
   }
 }
