@@ -133,6 +133,7 @@ export class Signals {
       observedLatencyMs: this.get(p, Field.ObservedLatencyMs),
       consecutiveFailures: this.get(p, Field.ConsecutiveFailures),
       inflight: this.get(p, Field.Inflight),
+      healthRateLimited: this.get(p, Field.HealthRateLimited),
       settled: this.get(p, Field.Settled),
       failedCalls: this.get(p, Field.Failures),
     });

@@ -40,23 +40,25 @@ export async function streamPayments(gateway: GatewayProcess, durationMs: number
 
 type Windows = [string | undefined, string | undefined][];
 
+async function compareWindow(gateway: GatewayProcess, simulator: Simulator, from: string | undefined, to: string | undefined): Promise<Summary> {
+  const [ours, atDefault, atFallback] = await Promise.all([gateway.summary(from, to), simulator.default.summary(from, to), simulator.fallback.summary(from, to)]);
+  const label = `window ${from ?? '-∞'} .. ${to ?? '+∞'}`;
+  expect({ label, default: ours.default, fallback: ours.fallback }).toEqual({
+    label,
+    default: { totalRequests: atDefault.totalRequests, totalAmount: atDefault.totalAmount },
+    fallback: { totalRequests: atFallback.totalRequests, totalAmount: atFallback.totalAmount },
+  });
+  return ours;
+}
+
 /**
  * The gateway's summary equals each processor's admin summary, for the whole history and for
  * each given window, in counts and in exact amounts.
  */
-export async function expectConsistent(gateway: GatewayProcess, simulator: Simulator, windows: Windows = [[undefined, undefined]]): Promise<Summary> {
-  let whole: Summary | undefined;
-  for (const [from, to] of [[undefined, undefined], ...windows] as Windows) {
-    const [ours, atDefault, atFallback] = await Promise.all([gateway.summary(from, to), simulator.default.summary(from, to), simulator.fallback.summary(from, to)]);
-    const label = `window ${from ?? '-∞'} .. ${to ?? '+∞'}`;
-    expect({ label, default: ours.default, fallback: ours.fallback }).toEqual({
-      label,
-      default: { totalRequests: atDefault.totalRequests, totalAmount: atDefault.totalAmount },
-      fallback: { totalRequests: atFallback.totalRequests, totalAmount: atFallback.totalAmount },
-    });
-    whole ??= ours;
-  }
-  return whole!;
+export async function expectConsistent(gateway: GatewayProcess, simulator: Simulator, windows: Windows = []): Promise<Summary> {
+  const whole = await compareWindow(gateway, simulator, undefined, undefined);
+  for (const [from, to] of windows) await compareWindow(gateway, simulator, from, to);
+  return whole;
 }
 
 /** Every accepted payment is held by exactly one processor. */
@@ -77,3 +79,21 @@ export async function expectEachSettledOnce(simulator: Simulator, accepted: stri
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** What the contract's auditor does mid-run: compare counts over [now-15s, now-lagMs]. */
+export async function audit(gateway: GatewayProcess, simulator: Simulator, lagMs = 1500): Promise<void> {
+  const now = Date.now();
+  await compareWindow(gateway, simulator, iso(now - 15_000), iso(now - lagMs));
+}
+
+/** Share of settled payments on default, for reports. */
+export function defaultShare(summary: Summary): string {
+  const total = summary.default.totalRequests + summary.fallback.totalRequests;
+  return total === 0 ? 'n/a' : `${((100 * summary.default.totalRequests) / total).toFixed(1)}%`;
+}
+
+/** Time from `since` until the gateway holds nothing unsettled. */
+export async function drainTime(gateway: GatewayProcess, since: number): Promise<number> {
+  await gateway.settled(60_000);
+  return Date.now() - since;
+}
