@@ -36,6 +36,10 @@ export interface GatewayConfig {
   doubtReleaseMs: number;
   maxBodyBytes: number;
   shutdownGraceMs: number;
+  /** Directory of this instance's journal (durable acceptance), or null when journaling is off. */
+  journalDir: string | null;
+  /** fsync the journal this often (ms); 0 = never (records still survive a process crash). */
+  journalFsyncMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -90,6 +94,15 @@ function peerList(env: Env, name: string): string[] {
   });
 }
 
+/** JOURNAL_DIR, "off", or by default a directory named after the listen address (one per instance). */
+function journalDir(env: Env, socketPath: string | null, port: number): string | null {
+  const raw = (env.JOURNAL_DIR ?? '').trim();
+  if (raw === 'off') return null;
+  if (raw !== '') return raw;
+  const instance = socketPath ? socketPath.replace(/^.*\//, '').replace(/\.sock$/, '') : `port-${port}`;
+  return `.run/journal/${instance}`;
+}
+
 function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
   const value = integer(env, name, fallback, min, max);
   if ((value & (value - 1)) !== 0) throw new ConfigError(`${name} must be a power of two, got ${value}`);
@@ -98,8 +111,9 @@ function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: 
 
 export function loadConfig(env: Env = process.env): GatewayConfig {
   const socketPath = (env.SOCKET_PATH ?? '').trim() || null;
+  const port = integer(env, 'PORT', 9999, 0, 65535);
   const config: GatewayConfig = {
-    port: integer(env, 'PORT', 9999, 0, 65535),
+    port,
     hostname: (env.HOST ?? '').trim() || '0.0.0.0',
     socketPath,
     defaultProcessorUrl: httpUrl(env, 'DEFAULT_PROCESSOR_URL', 'http://payment-processor-default:8080'),
@@ -121,6 +135,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     doubtReleaseMs: integer(env, 'DOUBT_RELEASE_MS', 30_000, 0, 86_400_000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 4096, 64, 1 << 20),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    journalDir: journalDir(env, socketPath, port),
+    journalFsyncMs: integer(env, 'JOURNAL_FSYNC_MS', 0, 0, 60_000),
   };
   if (config.retryMaxMs < config.retryBaseMs) {
     throw new ConfigError(`RETRY_MAX_MS (${config.retryMaxMs}) must not be below RETRY_BASE_MS (${config.retryBaseMs})`);

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from '../config/env.ts';
 import { LocalLedger } from '../ledger/local-ledger.ts';
 import { ClusterLedger } from '../ledger/cluster-ledger.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
+import { InstanceJournal } from '../journal/instance-journal.ts';
 import { IdSet } from '../queue/id-set.ts';
 import { serveWithBun } from '../http/bun-adapter.ts';
 import { GatewayRoutes } from '../http/routes.ts';
@@ -61,9 +62,11 @@ async function main(): Promise<void> {
   const acceptedIds = new IdSet();
   const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
   const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
+  const journal = config.journalDir === null ? null : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log);
   const routes: GatewayRoutes = new GatewayRoutes({
     ...attached,
     acceptedIds,
+    journal,
     ledgerReader: peers.length > 0 ? new ClusterLedger(local, peers) : local,
   });
 
@@ -75,10 +78,11 @@ async function main(): Promise<void> {
   };
   const workers: Started[] = [];
   for (let i = 1; i <= config.paymentWorkers; i++) {
-    workers.push(await startWorker('../settlement/payment-worker.ts', `payment-worker-${i}`, { type: 'start', shared, name: `payment-worker-${i}` }, noteDrained));
+    workers.push(await startWorker('../settlement/payment-worker.ts', `payment-worker-${i}`, { type: 'start', shared, name: `payment-worker-${i}`, index: i }, noteDrained));
   }
-  workers.push(await startWorker('../health/health-worker.ts', 'health-worker', { type: 'start', shared, name: 'health-worker' }, noteDrained));
+  workers.push(await startWorker('../health/health-worker.ts', 'health-worker', { type: 'start', shared, name: 'health-worker', index: 0 }, noteDrained));
 
+  void journal?.requeue(attached.ring);
   const server = serveWithBun(routes, config);
   const where = config.socketPath ?? `http://${config.hostname}:${server.port}`;
   const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : '';

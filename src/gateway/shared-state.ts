@@ -53,5 +53,5 @@ export function attachSharedState(shared: SharedState): AttachedState {
 }
 
 /** Messages between the HTTP thread and its workers. */
-export type ToWorker = { type: 'start'; shared: SharedState; name: string } | { type: 'drain'; deadlineMs: number };
+export type ToWorker = { type: 'start'; shared: SharedState; name: string; index: number } | { type: 'drain'; deadlineMs: number };
 export type FromWorker = { type: 'ready'; name: string } | { type: 'drained'; name: string; unsettled: number } | { type: 'log'; line: string };

@@ -27,10 +27,18 @@ export const errorReply = (status: number, message: string): Reply => reply(stat
 /** 202: queued. A correlationId already accepted gets the same 202 (idempotent), and is not queued again. */
 export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
 const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
+const JOURNAL_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded durably, retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
 export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
 export const UNSUPPORTED_MEDIA_TYPE: Reply = errorReply(415, 'content-type must be application/json');
+
+/** Where accepted payments are made durable before the 202; throws when it cannot. */
+export interface AcceptJournal {
+  accepted(id: Uint32Array, cents: number, acceptedAt: number): void;
+  purge(): void;
+  status(): Record<string, unknown>;
+}
 
 export interface RouteDeps {
   ring: PaymentRing;
@@ -39,7 +47,14 @@ export interface RouteDeps {
   acceptedIds: IdSet;
   signals: Signals;
   config: GatewayConfig;
+  journal: AcceptJournal | null;
 }
+
+/**
+ * Ring slots kept free by the (single) producer so that a push after a successful journal write
+ * cannot fail: a consumer may have claimed a slot and not yet released it, at most one per worker.
+ */
+const RING_MARGIN = 16;
 
 export class GatewayRoutes {
   private readonly parsed = new ParsedPayment();
@@ -51,17 +66,31 @@ export class GatewayRoutes {
   }
 
   acceptPayment(body: Uint8Array): Reply {
-    const { ring, ledger, acceptedIds, signals } = this.deps;
+    const { ring, ledger, acceptedIds, signals, journal } = this.deps;
     const parsed = this.parsed;
     const problem = parsePayment(body, parsed);
     if (problem !== null) return errorReply(400, problem);
     if (ledger.free - ring.size - signals.count(Counter.Held) <= this.ledgerReserve) return LEDGER_FULL;
+    if (ring.size >= ring.capacity - RING_MARGIN) return QUEUE_FULL;
     if (!acceptedIds.add(parsed.id, 0)) return ACCEPTED;
-    if (!ring.tryPush(parsed.id, 0, parsed.cents, Date.now())) {
-      acceptedIds.delete(parsed.id, 0);
-      return QUEUE_FULL;
+    const acceptedAt = Date.now();
+    if (journal !== null) {
+      try {
+        journal.accepted(parsed.id, parsed.cents, acceptedAt);
+      } catch (error) {
+        acceptedIds.delete(parsed.id, 0);
+        this.journalError(error);
+        return JOURNAL_FAILED;
+      }
     }
+    if (!ring.tryPush(parsed.id, 0, parsed.cents, acceptedAt)) throw new Error('ring refused a push within its margin');
     return ACCEPTED;
+  }
+
+  private journalErrorsLogged = 0;
+
+  private journalError(error: unknown): void {
+    if (this.journalErrorsLogged++ < 10) console.error(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 
   async summary(from: string | null, to: string | null): Promise<Reply> {
@@ -93,6 +122,7 @@ export class GatewayRoutes {
   purgeLocal(): void {
     this.deps.ledger.purge();
     this.deps.acceptedIds.clear();
+    this.deps.journal?.purge();
   }
 
   health(): Reply {
@@ -109,6 +139,7 @@ export class GatewayRoutes {
         settled: signals.count(Counter.Settled),
         duplicatesDropped: signals.count(Counter.DuplicatesDropped),
       },
+      journal: this.deps.journal?.status() ?? { enabled: false },
     });
   }
 

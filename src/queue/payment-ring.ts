@@ -10,10 +10,12 @@
  *   ┌────┬────┬────┬─────┐
  *   │ s0 │ s1 │ s2 │ ... │   slot i is free for the push at position p when s_i == p,
  *   └────┴────┴────┴─────┘   and holds the item of position p when s_i == p + 1
- *   slots (32 bytes each)
- *   ┌──────────────────────────┬───────────────┬────────────────┐
- *   │ correlationId (4 × u32)  │ cents (f64)   │ acceptedAt(f64)│
- *   └──────────────────────────┴───────────────┴────────────────┘
+ *   slots (48 bytes each)
+ *   ┌──────────────────────────┬─────────────┬────────────────┬─────────────────┬──────────────────┐
+ *   │ correlationId (4 × u32)  │ cents (f64) │ acceptedAt(f64)│ doubtAt (f64)   │ doubtRequestedAt │
+ *   └──────────────────────────┴─────────────┴────────────────┴─────────────────┴──────────────────┘
+ *   doubtAt: -1, or the processor an earlier call may have reached (payments replayed from the
+ *   journal after a restart), with the requestedAt that call carried.
  *
  * A producer claims position p by CAS on tail, writes the slot, then publishes s_i = p + 1.
  * A consumer claims p by CAS on head, reads the slot, then frees it with s_i = p + capacity.
@@ -25,7 +27,7 @@ const TAIL = 16;
 const SIGNAL = 32;
 const SLEEPERS = 48;
 const CONTROL_INTS = 64;
-const SLOT_BYTES = 32;
+const SLOT_BYTES = 48;
 const SLOT_WORDS = SLOT_BYTES / 4;
 const SLOT_DOUBLES = SLOT_BYTES / 8;
 
@@ -34,6 +36,8 @@ export class PaymentSlot {
   readonly id = new Uint32Array(4);
   cents = 0;
   acceptedAt = 0;
+  doubtAt = -1;
+  doubtRequestedAt = 0;
 }
 
 export type WaitResult = 'ok' | 'timed-out';
@@ -79,7 +83,7 @@ export class PaymentRing {
   }
 
   /** Pushes one payment; false when the ring is full. `id` holds 4 words at `idIndex`. */
-  tryPush(id: Uint32Array, idIndex: number, cents: number, acceptedAt: number): boolean {
+  tryPush(id: Uint32Array, idIndex: number, cents: number, acceptedAt: number, doubtAt = -1, doubtRequestedAt = 0): boolean {
     const control = this.control;
     let position = Atomics.load(control, TAIL);
     for (;;) {
@@ -96,8 +100,11 @@ export class PaymentRing {
         this.words[word + 1] = id[idIndex + 1];
         this.words[word + 2] = id[idIndex + 2];
         this.words[word + 3] = id[idIndex + 3];
-        this.doubles[index * SLOT_DOUBLES + 2] = cents;
-        this.doubles[index * SLOT_DOUBLES + 3] = acceptedAt;
+        const double = index * SLOT_DOUBLES;
+        this.doubles[double + 2] = cents;
+        this.doubles[double + 3] = acceptedAt;
+        this.doubles[double + 4] = doubtAt;
+        this.doubles[double + 5] = doubtRequestedAt;
         Atomics.store(this.sequences, index, (position + 1) | 0);
         this.wake();
         return true;
@@ -125,8 +132,11 @@ export class PaymentRing {
         out.id[1] = this.words[word + 1];
         out.id[2] = this.words[word + 2];
         out.id[3] = this.words[word + 3];
-        out.cents = this.doubles[index * SLOT_DOUBLES + 2];
-        out.acceptedAt = this.doubles[index * SLOT_DOUBLES + 3];
+        const double = index * SLOT_DOUBLES;
+        out.cents = this.doubles[double + 2];
+        out.acceptedAt = this.doubles[double + 3];
+        out.doubtAt = this.doubles[double + 4];
+        out.doubtRequestedAt = this.doubles[double + 5];
         Atomics.store(this.sequences, index, (position + this.capacity) | 0);
         return true;
       }

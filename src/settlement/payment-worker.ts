@@ -1,6 +1,9 @@
 /// <reference lib="webworker" />
 import { attachSharedState, type FromWorker, type ToWorker } from '../gateway/shared-state.ts';
 import { ProcessorClient } from '../processors/client.ts';
+import { JournalWriter } from '../journal/journal-writer.ts';
+import { workerFile } from '../journal/replay.ts';
+import { join } from 'node:path';
 import { SettlementPolicy } from './policy.ts';
 import { Settler } from './settler.ts';
 
@@ -21,13 +24,13 @@ function post(message: FromWorker): void {
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  if (message.type === 'start') start(message.shared, message.name);
+  if (message.type === 'start') start(message.shared, message.name, message.index);
   else if (message.type === 'drain') drainDeadline = message.deadlineMs;
 };
 
 let drainDeadline: number | null = null;
 
-async function start(sharedState: Parameters<typeof attachSharedState>[0], name: string): Promise<void> {
+async function start(sharedState: Parameters<typeof attachSharedState>[0], name: string, index: number): Promise<void> {
   const state = attachSharedState(sharedState);
   const { config, ring, signals, ledger } = state;
   const log = (line: string) => post({ type: 'log', line: `${name}: ${line}` });
@@ -37,7 +40,8 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
     new ProcessorClient(config.fallbackProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
   ] as const;
   const policy = new SettlementPolicy(signals, config, log);
-  const settler = new Settler(ring, ledger, signals, policy, clients, config, log);
+  const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
+  const settler = new Settler(ring, ledger, signals, policy, clients, config, log, journal);
   post({ type: 'ready', name });
 
   for (;;) {
@@ -46,5 +50,6 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
     await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
   }
   post({ type: 'drained', name, unsettled: settler.unsettled + ring.size });
+  journal?.close();
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
 }

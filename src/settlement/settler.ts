@@ -6,6 +6,8 @@ import { Counter, type Signals } from '../health/signals.ts';
 import type { PayOutcome, ProcessorClient } from '../processors/client.ts';
 import { Deque } from './deque.ts';
 import { HOLD, type Decision, type SettlementPolicy } from './policy.ts';
+import type { JournalWriter } from '../journal/journal-writer.ts';
+import { RecordKind } from '../journal/record.ts';
 
 /**
  * Carries each payment a worker took from the ring to exactly one recording by exactly one
@@ -30,6 +32,7 @@ export interface SettlerSettings {
 
 interface Pending {
   id: string;
+  words: Uint32Array;
   cents: number;
   /** When it started waiting, in signals time (the FIFO is ordered by it). */
   heldSince: number;
@@ -67,6 +70,8 @@ export class Settler {
     private readonly clients: readonly [ProcessorClient, ProcessorClient],
     private readonly settings: SettlerSettings,
     private readonly log: Log,
+    /** Attempts and settlements are journaled so a restart knows which processor may hold what. */
+    private readonly journal: JournalWriter | null = null,
   ) {}
 
   /** Payments this worker holds: waiting, in doubt, or with a call in flight. */
@@ -95,24 +100,38 @@ export class Settler {
     }
   }
 
+  /**
+   * Counts a payment as held before taking it from the ring, so that ring depth + held + in
+   * flight never reads zero while a payment is between places (GET /health, drain checks).
+   */
   private pull(): void {
     const slot = this.slot;
     const now = this.signals.now();
-    let pulled = 0;
-    while (this.ring.tryPop(slot)) {
-      this.waiting.push({
+    for (;;) {
+      this.signals.addCount(Counter.Held, 1);
+      if (!this.ring.tryPop(slot)) {
+        this.signals.addCount(Counter.Held, -1);
+        return;
+      }
+      const replayedInDoubt = slot.doubtAt >= 0;
+      const payment: Pending = {
         id: formatUuid(slot.id, 0),
+        words: slot.id.slice(),
         cents: slot.cents,
         heldSince: Math.min(now, slot.acceptedAt - this.signals.epochMs),
-        doubtAt: HOLD,
-        doubtRequestedAt: 0,
+        doubtAt: replayedInDoubt ? (slot.doubtAt as ProcessorIndex) : HOLD,
+        doubtRequestedAt: slot.doubtRequestedAt,
         lastDoubtCallAt: 0,
         lastLookupAt: 0,
         lookingUp: false,
-      });
-      pulled++;
+      };
+      if (replayedInDoubt) {
+        this.inDoubt.push(payment);
+        this.signals.addCount(Counter.InDoubt, 1);
+      } else {
+        this.waiting.push(payment);
+      }
     }
-    if (pulled > 0) this.signals.addCount(Counter.Held, pulled);
   }
 
   private pumpInDoubt(now: number): void {
@@ -136,10 +155,12 @@ export class Settler {
     const probe = this.policy.lastGrantWasProbe;
     this.inflight++;
     if (payment.doubtAt === target) payment.lastDoubtCallAt = this.signals.now();
+    this.journalAppend(RecordKind.Attempt, target, payment, requestedAt);
     this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
+      // Settle (record or requeue) before releasing the slot: the payment is always counted somewhere.
+      this.settle(payment, target, requestedAt, outcome);
       this.inflight--;
       this.policy.release(target, probe);
-      this.settle(payment, target, requestedAt, outcome);
       this.pump();
     });
   }
@@ -193,11 +214,24 @@ export class Settler {
 
   private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
     if (payment.doubtAt !== HOLD) this.signals.addCount(Counter.InDoubt, -1);
+    this.journalAppend(RecordKind.Settled, target, payment, requestedAt);
     if (!this.ledger.append(target, requestedAt, payment.cents)) {
       this.ledgerFull = true;
       this.log(`LEDGER FULL: payment ${payment.id} settled on ${PROCESSORS[target]} but could not be recorded; raise LEDGER_CAPACITY`);
     }
     this.signals.addCount(Counter.Settled, 1);
+  }
+
+  private journalErrors = 0;
+
+  private journalAppend(kind: RecordKind, processor: ProcessorIndex, payment: Pending, requestedAt: number): void {
+    if (this.journal === null) return;
+    try {
+      this.journal.append(kind, processor, payment.words, 0, payment.cents, requestedAt);
+    } catch (error) {
+      // The call goes ahead: refusing to settle would lose the payment now rather than maybe later.
+      if (this.journalErrors++ < 10) this.log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Asks the doubted processor whether it holds the payment: settles it, or after long enough frees it. */

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, spawnChild, type Child } from './process.ts';
 
 /** A real gateway process (src/gateway/main.ts), configured through its environment. */
@@ -19,7 +22,9 @@ export interface Summary {
 
 export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const port = env.PORT ?? String(freePort());
-  const child = spawnChild([process.execPath, 'src/gateway/main.ts'], { HOST: '127.0.0.1', ...env, PORT: port }, 'gateway');
+  // A fresh journal per gateway unless the test brings one (to restart on it).
+  const journalDir = env.JOURNAL_DIR ?? mkdtempSync(join(tmpdir(), 'gateway-journal-'));
+  const child = spawnChild([process.execPath, 'src/gateway/main.ts'], { HOST: '127.0.0.1', ...env, PORT: port, JOURNAL_DIR: journalDir }, 'gateway');
   await child.waitFor(/gateway listening on/);
   const url = `http://127.0.0.1:${port}`;
   const gateway: GatewayProcess = {

@@ -1,0 +1,78 @@
+/**
+ * CLI entry point: bun tools/loadtest/main.ts [options]  (see --help)
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { HELP, type Options, UsageError, parseArgs } from "./options.ts";
+import { Progress } from "./progress.ts";
+import { renderHtml } from "./report-html.ts";
+import { renderTable } from "./report-table.ts";
+import type { LoadTestResult } from "./result.ts";
+import { UnreachableError, runLoadTest } from "./run.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_UNREACHABLE = 3;
+
+function defaultOutDir(): string {
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+  let dir = join("reports", `loadtest-${stamp}`);
+  for (let i = 2; existsSync(dir); i++) dir = join("reports", `loadtest-${stamp}-${i}`);
+  return dir;
+}
+
+export function writeReports(result: LoadTestResult, outDir: string): { json: string; html: string } {
+  mkdirSync(outDir, { recursive: true });
+  const json = resolve(outDir, "result.json");
+  const html = resolve(outDir, "report.html");
+  writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(html, renderHtml(result));
+  return { json, html };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`loadtest: ${e.message}\nRun with --help for the list of options.\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  if (options.help) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  const progress = new Progress(process.stdout.isTTY === true, { write: (t) => void process.stdout.write(t) });
+  let result: LoadTestResult;
+  try {
+    result = await runLoadTest(options, progress);
+  } catch (e) {
+    progress.finish();
+    if (e instanceof UnreachableError) {
+      process.stderr.write(`loadtest: ${e.message}\n`);
+      return EXIT_UNREACHABLE;
+    }
+    process.stderr.write(`loadtest: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT_FAILURE;
+  }
+  const outDir = options.outDir ?? defaultOutDir();
+  let files: { json: string; html: string } | null = null;
+  try {
+    files = writeReports(result, outDir);
+  } catch (e) {
+    process.stderr.write(`loadtest: could not write reports to ${outDir}: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+  process.stdout.write(renderTable(result, files));
+  return files === null ? EXIT_FAILURE : EXIT_OK;
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  // all sockets are closed by now; don't let a straggling handle keep us alive
+  setTimeout(() => process.exit(code), 2000).unref();
+}

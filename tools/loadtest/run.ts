@@ -1,0 +1,316 @@
+/**
+ * The scenario: setup (purge, reset), ramped load with scheduled processor
+ * conditions and periodic audits, settlement, final summary and score.
+ */
+import { GatewayApi, ProcessorAdmin, describeHttp } from "./api.ts";
+import { Auditor, type Processors, formatInconsistency } from "./auditor.ts";
+import { applyCondition } from "./conditions.ts";
+import { OUTCOME_RESPONSE, type HttpResult, parseEndpoint } from "./http-client.ts";
+import { LoopMonitor } from "./loop-monitor.ts";
+import { Metrics } from "./metrics.ts";
+import { feeMicros, formatCents, formatMicros, toBps, toCents } from "./money.ts";
+import type { Options } from "./options.ts";
+import type { Progress } from "./progress.ts";
+import { centsToDecimal } from "./request-builder.ts";
+import {
+  type LoadTestResult,
+  type ProcessorReport,
+  type ScheduleEvent,
+  latencySummary,
+  requestCounts,
+  scoreReport,
+  timeline,
+} from "./result.ts";
+import { FINE, Schedule, describeCondition } from "./schedule.ts";
+import { DEFAULT_FEE_BPS, FALLBACK_FEE_BPS, computeScore } from "./score.ts";
+import { LoadGenerator } from "./virtual-users.ts";
+
+export class UnreachableError extends Error {}
+
+/** Audit window relative to "now", as in the contract. */
+export const AUDIT_WINDOW_FROM_MS = 15_000;
+export const AUDIT_WINDOW_TO_MS = 1_500;
+const CONTROL_TIMEOUT_MS = 5_000;
+const FINAL_SUMMARY_TIMEOUT_MS = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function unreachable(r: HttpResult): boolean {
+  return r.outcome !== OUTCOME_RESPONSE;
+}
+
+function fmtMs(v: number): string {
+  if (!Number.isFinite(v)) return "-";
+  return v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(2)}ms`;
+}
+
+export async function runLoadTest(o: Options, progress: Progress): Promise<LoadTestResult> {
+  const warnings: string[] = [];
+  const warn = (m: string): void => {
+    warnings.push(m);
+    progress.log(`WARNING: ${m}`);
+  };
+
+  const gatewayEndpoint = parseEndpoint(o.url);
+  const gateway = new GatewayApi(o.url, CONTROL_TIMEOUT_MS);
+  const processors: Processors | null = o.admin
+    ? {
+        default: new ProcessorAdmin("default", o.defaultUrl, o.token, CONTROL_TIMEOUT_MS),
+        fallback: new ProcessorAdmin("fallback", o.fallbackUrl, o.token, CONTROL_TIMEOUT_MS),
+      }
+    : null;
+  const closeAll = (): void => {
+    gateway.close();
+    processors?.default.close();
+    processors?.fallback.close();
+  };
+
+  try {
+    // ---- setup -----------------------------------------------------------
+    const purge = await gateway.purge();
+    if (unreachable(purge.http)) {
+      throw new UnreachableError(`gateway unreachable at ${o.url}: ${describeHttp(purge.http)}`);
+    }
+    if (purge.problem !== null) warn(`gateway POST /purge-payments: ${purge.problem}`);
+    if (processors !== null) {
+      for (const p of [processors.default, processors.fallback]) {
+        const r = await p.purge();
+        if (unreachable(r.http)) {
+          const url = p.name === "default" ? o.defaultUrl : o.fallbackUrl;
+          throw new UnreachableError(
+            `${p.name} processor unreachable at ${url}: ${describeHttp(r.http)} (use --no-admin to test a bare server)`,
+          );
+        }
+        if (r.problem !== null) warn(`${p.name} processor POST /admin/purge-payments: ${r.problem}`);
+      }
+      const problems = await applyCondition(processors, FINE);
+      for (const m of problems) warn(`reset: ${m}`);
+    }
+
+    // ---- load phase ---------------------------------------------------------
+    const schedule = new Schedule(o.schedule, o.seed, o.stepSec);
+    const durationMs = o.durationSec * 1000;
+    const monitor = new LoopMonitor();
+    const startedAtMs = Date.now();
+    const t0 = performance.now();
+    const metrics = new Metrics(t0);
+    const auditor = new Auditor(gateway, processors, metrics);
+    const events: ScheduleEvent[] = o.admin
+      ? [{ atSec: 0, step: 0, label: FINE.label, condition: FINE, problems: [] }]
+      : [];
+    let currentLabel = o.admin ? schedule.conditionAt(0).label : "no admin";
+    const gen = new LoadGenerator(
+      {
+        endpoint: gatewayEndpoint,
+        vus: o.vus,
+        durationMs,
+        thinkMs: o.thinkMs,
+        timeoutMs: o.timeoutMs,
+        amountCents: o.amountCents,
+      },
+      metrics,
+    );
+
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const tasks = new Set<Promise<void>>();
+    const track = (task: Promise<void>): void => {
+      const p = task.catch((e: unknown) => warn(`background task failed: ${e instanceof Error ? e.message : String(e)}`));
+      tasks.add(p);
+      void p.finally(() => tasks.delete(p));
+    };
+
+    if (processors !== null) {
+      for (const change of schedule.changesWithin(o.durationSec)) {
+        timers.push(
+          setTimeout(() => {
+            currentLabel = change.condition.label;
+            const atSec = (performance.now() - t0) / 1000;
+            track(
+              applyCondition(processors, change.condition).then((problems) => {
+                events.push({ atSec, step: change.step, label: change.condition.label, condition: change.condition, problems });
+                for (const m of problems) warn(`condition "${change.condition.label}": ${m}`);
+              }),
+            );
+            progress.log(`[${atSec.toFixed(1)}s] condition: ${describeCondition(change.condition)}`);
+          }, change.atSec * 1000),
+        );
+      }
+    }
+
+    if (o.auditIntervalSec > 0) {
+      for (let at = o.auditIntervalSec; at < o.durationSec; at += o.auditIntervalSec) {
+        timers.push(
+          setTimeout(() => {
+            const now = Date.now();
+            track(
+              auditor.audit("audit", now - AUDIT_WINDOW_FROM_MS, now - AUDIT_WINDOW_TO_MS, o.timeoutMs).then((rec) => {
+                for (const inc of rec.inconsistencies) progress.log(formatInconsistency(inc));
+                if (rec.problem !== null && processors !== null) warn(`audit at ${rec.atSec.toFixed(1)}s: ${rec.problem}`);
+              }),
+            );
+          }, at * 1000),
+        );
+      }
+    }
+
+    const statusLine = (phase: string): string => {
+      const elapsed = (performance.now() - t0) / 1000;
+      const sec = metrics.secondIndex(performance.now());
+      const window = progress.isTTY ? 1 : 5;
+      let done = 0;
+      let secs = 0;
+      for (let s = Math.max(0, sec - window); s < sec; s++) {
+        const st = metrics.seconds[s];
+        if (st !== undefined) done += st.ok + st.failed + st.timeouts;
+        secs++;
+      }
+      const rps = secs > 0 ? done / secs : 0;
+      const p99 = metrics.all.count > 0 ? metrics.all.percentileMs(99) : Number.NaN;
+      return (
+        `[${phase} ${elapsed.toFixed(1)}s/${o.durationSec}s] VUs ${gen.activeVus}/${o.vus}  ` +
+        `req/s ${rps.toFixed(0)}  reqs ${metrics.totalRequests}  p99 ${fmtMs(p99)}  ` +
+        `errors ${metrics.totalErrors}  timeouts ${metrics.totalTimeouts}  ` +
+        `inconsistencies ${auditor.inconsistencies.length}  cond: ${currentLabel}`
+      );
+    };
+    const progressTimer = setInterval(
+      () => progress.update(statusLine("load")),
+      progress.isTTY ? 1000 : 5000,
+    );
+
+    progress.log(
+      `load: ${o.vus} VUs over ${o.durationSec}s against ${o.url} (schedule ${o.schedule}` +
+        `${o.schedule === "random" ? `, seed ${o.seed}` : ""}${o.admin ? "" : ", no admin"})`,
+    );
+    monitor.start();
+    gen.start(t0);
+    await sleep(durationMs);
+    await gen.stop();
+    for (const t of timers) clearTimeout(t);
+    clearInterval(progressTimer);
+    monitor.stop();
+    const cost = monitor.snapshot();
+    const loadEndedAtMs = Date.now();
+    gen.close();
+    while (tasks.size > 0) await Promise.all([...tasks]);
+    progress.update(statusLine("done"));
+    progress.finish();
+
+    // ---- settlement ------------------------------------------------------------
+    if (processors !== null) {
+      const problems = await applyCondition(processors, FINE);
+      events.push({
+        atSec: (performance.now() - t0) / 1000,
+        step: -1,
+        label: "reset for settlement",
+        condition: FINE,
+        problems,
+      });
+      for (const m of problems) warn(`reset for settlement: ${m}`);
+    }
+    if (o.settleSec > 0) {
+      progress.log(`settling for ${o.settleSec}s before the final summary...`);
+      await sleep(o.settleSec * 1000);
+    }
+
+    // ---- final summary and score ---------------------------------------------------
+    const final = await auditor.audit("final", startedAtMs, Date.now(), FINAL_SUMMARY_TIMEOUT_MS);
+    for (const inc of final.inconsistencies) progress.log(formatInconsistency(inc));
+    if (final.problem !== null && processors !== null) warn(`final summary: ${final.problem}`);
+
+    const p99 = metrics.all.count > 0 ? Math.round(metrics.all.percentileMs(99) * 1000) / 1000 : null;
+    const inconsistencies = auditor.inconsistencies;
+    let processorReports: LoadTestResult["processors"] = null;
+    let score: LoadTestResult["score"] = null;
+    if (final.processors !== null) {
+      const fp = final.processors;
+      const feeBps = { default: DEFAULT_FEE_BPS, fallback: FALLBACK_FEE_BPS };
+      const report = (name: "default" | "fallback", url: string): ProcessorReport => {
+        const s = fp[name];
+        const amountCents = toCents(s.totalAmount);
+        const bps = feeBps[name];
+        if (s.feePerTransaction !== null && toBps(s.feePerTransaction) !== bps) {
+          warn(`${name} processor reports feePerTransaction ${s.feePerTransaction}, the contract says ${bps / 100}%`);
+        }
+        const expected = s.totalRequests * o.amountCents;
+        if (expected !== amountCents) {
+          warn(`${name} processor: totalAmount ${s.totalAmount} != ${s.totalRequests} x ${centsToDecimal(o.amountCents)}`);
+        }
+        const fee = feeMicros(amountCents, bps);
+        return {
+          url,
+          totalRequests: s.totalRequests,
+          amountCents,
+          amount: formatCents(amountCents),
+          feeBps: bps,
+          fee: formatMicros(fee),
+          feeMicros: fee,
+          reported: s,
+        };
+      };
+      processorReports = { default: report("default", o.defaultUrl), fallback: report("fallback", o.fallbackUrl) };
+      const s = computeScore({
+        default: { totalRequests: fp.default.totalRequests, amountCents: processorReports.default.amountCents },
+        fallback: { totalRequests: fp.fallback.totalRequests, amountCents: processorReports.fallback.amountCents },
+        accepted: metrics.payment.ok,
+        p99Ms: p99,
+        inconsistencies: inconsistencies.length,
+        feeBps,
+      });
+      score = scoreReport(s, p99);
+    }
+
+    const result: LoadTestResult = {
+      tool: "loadtest",
+      version: 1,
+      startedAt: new Date(startedAtMs).toISOString(),
+      loadEndedAt: new Date(loadEndedAtMs).toISOString(),
+      finishedAt: new Date().toISOString(),
+      options: {
+        url: o.url,
+        defaultUrl: o.defaultUrl,
+        fallbackUrl: o.fallbackUrl,
+        admin: o.admin,
+        vus: o.vus,
+        durationSec: o.durationSec,
+        amount: centsToDecimal(o.amountCents),
+        timeoutMs: o.timeoutMs,
+        thinkMs: o.thinkMs,
+        schedule: o.schedule,
+        seed: o.seed,
+        stepSec: o.stepSec,
+        auditIntervalSec: o.auditIntervalSec,
+        settleSec: o.settleSec,
+      },
+      requests: {
+        all: requestCounts(metrics.payment, metrics.summary),
+        payments: requestCounts(metrics.payment),
+        summaries: requestCounts(metrics.summary),
+      },
+      latency: {
+        all: latencySummary(metrics.all),
+        payments: latencySummary(metrics.payment.hist),
+        summaries: latencySummary(metrics.summary.hist),
+      },
+      acceptedPayments: metrics.payment.ok,
+      processors: processorReports,
+      gatewayFinalSummary: final.gateway,
+      score,
+      inconsistencies,
+      audits: auditor.records,
+      schedule: { mode: o.schedule, seed: o.seed, stepSec: o.stepSec, events: events.sort((a, b) => a.atSec - b.atSec) },
+      timeline: timeline(metrics),
+      generator: { ...cost, connectionsOpened: gen.connectionsOpened },
+      errors: metrics.errorSummary(),
+      warnings,
+      histogram: {
+        unitUs: metrics.all.unitUs,
+        note: "[lowerBoundUs, count] of non-empty buckets of the all-requests latency histogram",
+        buckets: metrics.all.sparse(),
+      },
+    };
+    return result;
+  } finally {
+    closeAll();
+  }
+}
