@@ -1,5 +1,5 @@
-/// <reference lib="webworker" />
-import { attachSharedState, type FromWorker, type ToWorker } from '../gateway/shared-state.ts';
+import { attachSharedState } from '../gateway/shared-state.ts';
+import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
 import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
 import { ProcessorClient } from '../processors/client.ts';
@@ -12,25 +12,22 @@ import { Field } from './signals.ts';
  * caller; a 429 keeps the last report). An instance without it copies the reports of its peers,
  * so a deployment stays within the limit however many instances it has.
  */
-declare const self: Worker;
-
 /** How often a non-polling instance copies its peers' reports. */
 const PEER_COPY_INTERVAL_MS = 500;
 
 const timers: ReturnType<typeof setTimeout>[] = [];
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
+onParentMessage((message) => {
   if (message.type === 'start') start(message.shared, message.name);
   else if (message.type === 'drain') {
     for (const timer of timers) clearTimeout(timer);
-    self.postMessage({ type: 'drained', name: 'health', unsettled: 0 } satisfies FromWorker);
+    postToParent({ type: 'drained', name: 'health', unsettled: 0 });
   }
-};
+});
 
 function start(sharedState: Parameters<typeof attachSharedState>[0], name: string): void {
   const { config, signals } = attachSharedState(sharedState);
-  const log = (line: string) => self.postMessage({ type: 'log', line: `${name}: ${line}` } satisfies FromWorker);
+  const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
   const policy = new SettlementPolicy(signals, config, log);
   let rateLimitedLogged = false;
 
@@ -66,7 +63,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
     timers[2] = setTimeout(() => copyFromPeers(peers), PEER_COPY_INTERVAL_MS);
   };
 
-  self.postMessage({ type: 'ready', name } satisfies FromWorker);
+  postToParent({ type: 'ready', name });
   if (config.healthPoll) {
     const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
     for (const processor of [DEFAULT, FALLBACK] as const) {

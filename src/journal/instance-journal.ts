@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { AcceptJournal } from '../http/routes.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
@@ -58,7 +59,7 @@ export class InstanceJournal implements AcceptJournal {
     this.unsettled = [];
     this.requeuePending = pending.length;
     for (const entry of pending) {
-      while (!ring.tryPush(entry.id, 0, entry.cents, entry.acceptedAt, entry.doubtAt, entry.doubtRequestedAt)) await Bun.sleep(5);
+      while (!ring.tryPush(entry.id, 0, entry.cents, entry.acceptedAt, entry.doubtAt, entry.doubtRequestedAt)) await sleep(5);
       this.requeuePending--;
     }
   }

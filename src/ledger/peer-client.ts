@@ -1,3 +1,5 @@
+// Bun resolves the bare specifier 'undici' to a stub that sends nothing: load the package itself.
+import { Pool } from 'undici/index.js';
 import { DEFAULT, FALLBACK, type Totals, type Window } from './ledger.ts';
 
 /**
@@ -33,15 +35,14 @@ export function totalsFromWire(wire: WireTotals): Totals {
 }
 
 export class PeerClient {
-  private readonly base: string;
-  private readonly unix: string | undefined;
+  private readonly pool: Pool;
 
   constructor(
     readonly address: string,
     private readonly timeoutMs: number,
   ) {
-    this.unix = address.startsWith('unix:') ? address.slice('unix:'.length) : undefined;
-    this.base = this.unix ? 'http://peer' : address;
+    const socketPath = address.startsWith('unix:') ? address.slice('unix:'.length) : undefined;
+    this.pool = socketPath ? new Pool('http://peer', { socketPath, connections: 4 }) : new Pool(address, { connections: 4 });
   }
 
   async totals(window: Window): Promise<Totals> {
@@ -57,14 +58,21 @@ export class PeerClient {
     return (await this.request('GET', '/internal/health')) as WireHealth;
   }
 
-  private async request(method: string, path: string): Promise<unknown> {
-    let response: Response;
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async request(method: 'GET' | 'POST', path: string): Promise<unknown> {
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(`${this.base}${path}`, { method, unix: this.unix, signal: AbortSignal.timeout(this.timeoutMs) });
+      const response = await this.pool.request({ method, path, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+      status = response.statusCode;
+      text = await response.body.text();
     } catch (error) {
       throw new Error(`peer ${this.address} unreachable (${error instanceof Error ? error.message : String(error)})`);
     }
-    if (response.status !== 200) throw new Error(`peer ${this.address} answered HTTP ${response.status}`);
-    return response.json();
+    if (status !== 200) throw new Error(`peer ${this.address} answered HTTP ${status}`);
+    return JSON.parse(text);
   }
 }

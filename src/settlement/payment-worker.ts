@@ -1,5 +1,5 @@
-/// <reference lib="webworker" />
-import { attachSharedState, type FromWorker, type ToWorker } from '../gateway/shared-state.ts';
+import { attachSharedState } from '../gateway/shared-state.ts';
+import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
 import { ProcessorClient } from '../processors/client.ts';
 import { JournalWriter } from '../journal/journal-writer.ts';
 import { workerFile } from '../journal/replay.ts';
@@ -12,28 +12,21 @@ import { Settler } from './settler.ts';
  * blocks its thread: it waits for pushes with a single pending Atomics.waitAsync, so responses of
  * calls in flight are handled while it waits.
  */
-declare const self: Worker;
-
 /** How often held payments are reconsidered while nothing else happens. */
 const HOLD_TICK_MS = 20;
 const IDLE_WAIT_MS = 1000;
 
-function post(message: FromWorker): void {
-  self.postMessage(message);
-}
-
-self.onmessage = (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
-  if (message.type === 'start') start(message.shared, message.name, message.index);
+onParentMessage((message) => {
+  if (message.type === 'start') void start(message.shared, message.name, message.index);
   else if (message.type === 'drain') drainDeadline = message.deadlineMs;
-};
+});
 
 let drainDeadline: number | null = null;
 
 async function start(sharedState: Parameters<typeof attachSharedState>[0], name: string, index: number): Promise<void> {
   const state = attachSharedState(sharedState);
   const { config, ring, signals, ledger } = state;
-  const log = (line: string) => post({ type: 'log', line: `${name}: ${line}` });
+  const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
   const connections = Math.ceil(config.maxInflightPerProcessor / config.paymentWorkers);
   const clients = [
     new ProcessorClient(config.defaultProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
@@ -42,14 +35,14 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const policy = new SettlementPolicy(signals, config, log);
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
   const settler = new Settler(ring, ledger, signals, policy, clients, config, log, journal);
-  post({ type: 'ready', name });
+  postToParent({ type: 'ready', name });
 
   for (;;) {
     settler.pump();
     if (drainDeadline !== null && (settler.unsettled === 0 && ring.size === 0 || Date.now() >= drainDeadline)) break;
     await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
   }
-  post({ type: 'drained', name, unsettled: settler.unsettled + ring.size });
+  postToParent({ type: 'drained', name, unsettled: settler.unsettled });
   journal?.close();
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
 }

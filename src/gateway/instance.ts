@@ -1,0 +1,128 @@
+import { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, loadConfig, type GatewayConfig } from '../config/env.ts';
+import { LocalLedger } from '../ledger/local-ledger.ts';
+import { ClusterLedger } from '../ledger/cluster-ledger.ts';
+import { PeerClient } from '../ledger/peer-client.ts';
+import { InstanceJournal } from '../journal/instance-journal.ts';
+import { IdSet } from '../queue/id-set.ts';
+import { GatewayRoutes } from '../http/routes.ts';
+import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
+
+/**
+ * Everything of one gateway instance but its HTTP server: configuration, shared memory, journal
+ * replay, the payment and health workers, the routes. Each runtime's entry point (Bun.serve,
+ * uWebSockets.js on Node) starts this and serves `routes`. Workers use node:worker_threads, which
+ * both runtimes implement.
+ */
+export interface Instance {
+  config: GatewayConfig;
+  routes: GatewayRoutes;
+  /** Lets workers settle what is queued (bounded by SHUTDOWN_GRACE_MS); resolves to what is left unsettled. */
+  drain(): Promise<number>;
+  /** One line describing the instance, for the "listening" log. */
+  describe(where: string): string;
+}
+
+/** A peer that takes longer than this to give its totals makes the summary a 503, not a guess. */
+const PEER_TIMEOUT_MS = 2000;
+
+export function log(line: string): void {
+  console.log(`${new Date().toISOString()} ${line}`);
+}
+
+export function configOrExit(): GatewayConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`gateway: configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+export interface WorkerEntries {
+  payment: URL;
+  health: URL;
+}
+
+const TYPESCRIPT_WORKERS: WorkerEntries = {
+  payment: new URL('../settlement/payment-worker.ts', import.meta.url),
+  health: new URL('../health/health-worker.ts', import.meta.url),
+};
+
+export async function startInstance(config: GatewayConfig, entries: WorkerEntries = TYPESCRIPT_WORKERS): Promise<Instance> {
+  const { shared, attached } = createSharedState(config);
+  const acceptedIds = new IdSet();
+  const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
+  const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
+  const journal = config.journalDir === null ? null : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log);
+  const routes: GatewayRoutes = new GatewayRoutes({
+    ...attached,
+    acceptedIds,
+    journal,
+    ledgerReader: peers.length > 0 ? new ClusterLedger(local, peers) : local,
+  });
+
+  const drained = new Map<string, number>();
+  let onAllDrained = () => {};
+  const workers: Worker[] = [];
+  const startWorker = async (entry: URL, name: string, index: number) => {
+    const worker = new Worker(entry);
+    const ready = new Promise<void>((resolve) => {
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'log') log(message.line);
+        else if (message.type === 'drained') {
+          drained.set(message.name, message.unsettled);
+          if (drained.size === workers.length) onAllDrained();
+        }
+      });
+    });
+    worker.on('error', (error: Error) => {
+      // A worker's held payments live in its memory: carrying on without it would lose them silently.
+      log(`${name} crashed: ${error.message}; exiting so the instance restarts and replays its journal`);
+      process.exit(1);
+    });
+    worker.postMessage({ type: 'start', shared, name, index } satisfies ToWorker);
+    workers.push(worker);
+    await ready;
+  };
+  for (let i = 1; i <= config.paymentWorkers; i++) await startWorker(entries.payment, `payment-worker-${i}`, i);
+  await startWorker(entries.health, 'health-worker', 0);
+  void journal?.requeue(attached.ring);
+
+  return {
+    config,
+    routes,
+    describe(where) {
+      const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : '';
+      return `gateway listening on ${where} (default ${config.defaultProcessorUrl}, fallback ${config.fallbackProcessorUrl}, ${config.paymentWorkers} payment workers${peerNote})`;
+    },
+    async drain() {
+      const allDrained = new Promise<void>((resolve) => (onAllDrained = resolve));
+      for (const worker of workers) worker.postMessage({ type: 'drain', deadlineMs: Date.now() + config.shutdownGraceMs } satisfies ToWorker);
+      await Promise.race([allDrained, sleep(config.shutdownGraceMs + 2000)]);
+      return [...drained.values()].reduce((sum, n) => sum + n, 0) + attached.ring.size;
+    },
+  };
+}
+
+/** Graceful stop on SIGTERM/SIGINT: stop accepting, let workers settle what is queued, exit 0. */
+export function stopOnSignals(instance: Instance, stopAccepting: () => void): void {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: no longer accepting; settling what is queued (up to ${instance.config.shutdownGraceMs} ms)`);
+    stopAccepting();
+    const unsettled = await instance.drain();
+    const fate = instance.config.journalDir ? 'they stay in the journal for the next start' : 'JOURNAL_DIR=off: they are lost';
+    log(unsettled > 0 ? `stopped with ${unsettled} accepted payments not settled (${fate})` : 'stopped; every accepted payment is settled');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
