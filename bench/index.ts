@@ -4,6 +4,14 @@ import { IdSet } from '../src/queue/id-set.ts';
 import { ParsedPayment, parsePayment } from '../src/http/parse-payment.ts';
 import { SharedLedger } from '../src/ledger/shared-ledger.ts';
 import { DEFAULT, FALLBACK } from '../src/ledger/ledger.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/env.ts';
+import { createSharedState } from '../src/gateway/shared-state.ts';
+import { GatewayRoutes } from '../src/http/routes.ts';
+import { LocalLedger } from '../src/ledger/local-ledger.ts';
+import { InstanceJournal } from '../src/journal/instance-journal.ts';
 
 /**
  * Throughput of the hot-path building blocks. `bun run bench` prints ops/s per task; compare
@@ -41,6 +49,29 @@ for (let i = 0; i < 100_000; i++) ledger.append(i % 10 === 0 ? FALLBACK : DEFAUL
 bench.add('ledger summary, 15 s window of 100k entries', () => {
   ledger.totals({ from: start + 150_000, to: start + 165_000 });
 });
+
+// The HTTP hot path in process: parse + validate + dedup + (journal) + enqueue + build the 202.
+// A consumer pops right after, standing in for the payment workers so the ring never fills.
+for (const journaled of [false, true]) {
+  const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '1000' }));
+  const acceptedIds = new IdSet();
+  const journal = journaled ? new InstanceJournal(mkdtempSync(join(tmpdir(), 'bench-journal-')), 0, attached.ledger, acceptedIds, () => {}) : null;
+  const routes = new GatewayRoutes({ ...attached, acceptedIds, journal, ledgerReader: new LocalLedger(attached.ledger, () => {}) });
+  // One body whose first 8 id digits are rewritten per call: every call is a new payment.
+  const body = new TextEncoder().encode('{"correlationId":"00000000-7d26-4d9d-aa19-4dc1c7cf60b3","amount":19.90}');
+  const hex = new TextEncoder().encode('0123456789abcdef');
+  const popped = new PaymentSlot();
+  const headers = { 'content-type': 'application/json' };
+  let serial = 0;
+  bench.add(`POST /payments in process (${journaled ? 'journal on' : 'journal off'})`, () => {
+    serial++;
+    for (let digit = 0; digit < 8; digit++) body[18 + digit] = hex[(serial >>> (28 - 4 * digit)) & 15];
+    const reply = routes.acceptPayment(body);
+    if (reply.status !== 202) throw new Error(reply.body);
+    attached.ring.tryPop(popped);
+    return new Response(reply.body, { status: reply.status, headers });
+  });
+}
 
 await bench.run();
 console.table(

@@ -43,8 +43,6 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
       '/payments': {
         POST: async (request) => {
           if (!acceptableContentType(request)) return toResponse(UNSUPPORTED_MEDIA_TYPE);
-          const declared = Number(request.headers.get('content-length') ?? 0);
-          if (declared > listen.maxBodyBytes) return tooLarge.clone();
           const body = await request.bytes();
           if (body.length > listen.maxBodyBytes) return tooLarge.clone();
           return toResponse(routes.acceptPayment(body));

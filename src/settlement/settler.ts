@@ -32,7 +32,11 @@ export interface SettlerSettings {
 
 interface Pending {
   id: string;
-  words: Uint32Array;
+  /** The id's four words, kept as plain numbers (a typed array per payment costs ~100 bytes more). */
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
   cents: number;
   /** When it started waiting, in signals time (the FIFO is ordered by it). */
   heldSince: number;
@@ -84,9 +88,9 @@ export class Settler {
     return this.waiting.length > 0 || this.inDoubt.length > 0;
   }
 
-  /** Takes everything queued in the ring, then sends whatever the policy allows now. */
-  pump(): void {
-    this.pull();
+  /** Takes everything queued in the ring, then sends whatever the policy allows now; returns how many it took. */
+  pump(): number {
+    const pulled = this.pull();
     const now = this.signals.now();
     if (this.inDoubt.length > 0) this.pumpInDoubt(now);
     while (this.waiting.length > 0) {
@@ -98,25 +102,29 @@ export class Settler {
       this.signals.addCount(Counter.Held, -1);
       this.send(payment, target, Date.now());
     }
+    return pulled;
   }
 
   /**
    * Counts a payment as held before taking it from the ring, so that ring depth + held + in
    * flight never reads zero while a payment is between places (GET /health, drain checks).
    */
-  private pull(): void {
+  private pull(): number {
     const slot = this.slot;
     const now = this.signals.now();
-    for (;;) {
+    for (let pulled = 0; ; pulled++) {
       this.signals.addCount(Counter.Held, 1);
       if (!this.ring.tryPop(slot)) {
         this.signals.addCount(Counter.Held, -1);
-        return;
+        return pulled;
       }
       const replayedInDoubt = slot.doubtAt >= 0;
       const payment: Pending = {
         id: formatUuid(slot.id, 0),
-        words: slot.id.slice(),
+        w0: slot.id[0],
+        w1: slot.id[1],
+        w2: slot.id[2],
+        w3: slot.id[3],
         cents: slot.cents,
         heldSince: Math.min(now, slot.acceptedAt - this.signals.epochMs),
         doubtAt: replayedInDoubt ? (slot.doubtAt as ProcessorIndex) : HOLD,
@@ -223,11 +231,17 @@ export class Settler {
   }
 
   private journalErrors = 0;
+  private readonly journalWords = new Uint32Array(4);
 
   private journalAppend(kind: RecordKind, processor: ProcessorIndex, payment: Pending, requestedAt: number): void {
     if (this.journal === null) return;
     try {
-      this.journal.append(kind, processor, payment.words, 0, payment.cents, requestedAt);
+      const words = this.journalWords;
+      words[0] = payment.w0;
+      words[1] = payment.w1;
+      words[2] = payment.w2;
+      words[3] = payment.w3;
+      this.journal.append(kind, processor, words, 0, payment.cents, requestedAt);
     } catch (error) {
       // The call goes ahead: refusing to settle would lose the payment now rather than maybe later.
       if (this.journalErrors++ < 10) this.log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
