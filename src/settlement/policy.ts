@@ -99,9 +99,23 @@ export class SettlementPolicy {
     this.signals.set(processor, Field.BackoffUntil, now + backoffMs);
   }
 
-  /** Called by the health poller: a failing report opens the breaker; probes will close it. */
+  /**
+   * Called with each service-health report: a failing one opens the breaker (probes close it when
+   * a call succeeds); a healthy one taken after the breaker opened closes it, so a processor that
+   * recovered while no payment needed it is usable again without waiting for a probe.
+   */
   healthReported(processor: ProcessorIndex, failing: boolean, now: number): void {
-    if (failing && this.signals.reportedFailing(processor)) this.open(processor, now, 'health check reports failing');
+    const s = this.signals;
+    if (failing) {
+      if (s.reportedFailing(processor)) this.open(processor, now, 'health check reports failing');
+      return;
+    }
+    const openSince = s.get(processor, Field.BreakerSince);
+    if (s.get(processor, Field.HealthAt) > openSince && s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
+      s.set(processor, Field.BreakerSince, now);
+      s.set(processor, Field.ConsecutiveFailures, 0);
+      this.log(`breaker ${PROCESSORS[processor]}: closed (health check reports it working after ${now - openSince} ms open)`);
+    }
   }
 
   private open(processor: ProcessorIndex, now: number, why: string): void {
