@@ -27,6 +27,14 @@ export type HealthOutcome =
   | { kind: 'rate-limited' }
   | { kind: 'unavailable'; reason: string };
 
+/** What settlement needs from a processor client, whichever transport implements it. */
+export interface ProcessorApi {
+  pay(correlationId: string, cents: number, requestedAtMs: number): Promise<PayOutcome>;
+  lookup(correlationId: string): Promise<LookupOutcome>;
+  health(): Promise<HealthOutcome>;
+  close(): Promise<void>;
+}
+
 export interface ProcessorClientOptions {
   connections: number;
   timeoutMs: number;
@@ -37,7 +45,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 /** Errors raised before a request could have reached the processor. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-export class ProcessorClient {
+export class ProcessorClient implements ProcessorApi {
   private readonly pool: Pool;
 
   constructor(

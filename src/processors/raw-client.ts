@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { centsToAmountText } from '../ledger/money.ts';
-import type { HealthOutcome, LookupOutcome, PayOutcome, ProcessorClientOptions } from './client.ts';
+import type { HealthOutcome, LookupOutcome, PayOutcome, ProcessorApi, ProcessorClientOptions } from './client.ts';
 
 /**
  * The processor client of client.ts (same API, same outcomes) over raw keep-alive HTTP/1.1
@@ -62,11 +62,21 @@ class Exchange {
   conn: Connection | null = null;
 
   constructor(
+    /** performance.now() past which the request is never written (it would only time out). */
+    readonly deadline: number,
     readonly bytes: Buffer,
     /** Whether the response body is wanted (lookup, health) or only drained (pay). */
     readonly keepBody: boolean,
     readonly resolve: (result: Exchanged) => void,
   ) {}
+}
+
+/** Ends an exchange that was never written, at or past its deadline. */
+function expire(exchange: Exchange): void {
+  if (exchange.done) return;
+  exchange.done = true;
+  if (exchange.timer !== null) clearTimeout(exchange.timer);
+  exchange.resolve({ ok: false, sent: false, status: 0, code: 'timeout' });
 }
 
 function onExchangeTimeout(exchange: Exchange): void {
@@ -145,8 +155,14 @@ class Connection {
       this.connectTimer = null;
     }
     const exchange = this.exchange;
-    if (exchange !== null) this.write(exchange);
-    else this.pool.release(this); // its exchange gave up while connecting (cannot happen today: it fails the socket)
+    if (exchange !== null && performance.now() < exchange.deadline) {
+      this.write(exchange);
+      return;
+    }
+    // Connected too late: the request is not sent (its timer is due); the socket serves others.
+    this.exchange = null;
+    if (exchange !== null) expire(exchange);
+    this.pool.release(this);
   }
 
   /** Ends the exchange in flight (if any) as failed, and the socket with it. */
@@ -224,7 +240,7 @@ class Connection {
           if (error !== null) return error;
           at = end + 4;
           // No body (Content-Length: 0, 204, 304): complete now, more bytes may never come.
-          if (this.phase === Phase.Length && this.remaining === 0) return this.complete(at < buf.length);
+          if ((this.phase as Phase) === Phase.Length && this.remaining === 0) return this.complete(at < buf.length);
           break;
         }
         case Phase.Length: {
@@ -462,7 +478,7 @@ class RawPool {
   exchange(bytes: Buffer, keepBody: boolean): Promise<Exchanged> {
     if (this.closing) return Promise.resolve({ ok: false, sent: false, status: 0, code: 'client closed' });
     return new Promise((resolve) => {
-      const exchange = new Exchange(bytes, keepBody, resolve);
+      const exchange = new Exchange(performance.now() + this.timeoutMs, bytes, keepBody, resolve);
       exchange.timer = setTimeout(onExchangeTimeout, this.timeoutMs, exchange);
       this.dispatch(exchange);
     });
@@ -485,9 +501,12 @@ class RawPool {
     this.queue.push(exchange);
   }
 
+  /** The oldest queued exchange still worth sending; those past their deadline end unsent. */
   private dequeue(): Exchange | null {
+    const now = performance.now();
     while (this.queueHead < this.queue.length) {
       const exchange = this.queue[this.queueHead++]!;
+      if (!exchange.done && now >= exchange.deadline) expire(exchange);
       if (!exchange.done) {
         if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
           this.queue = this.queue.slice(this.queueHead);
@@ -546,7 +565,7 @@ class RawPool {
   }
 }
 
-export class RawProcessorClient {
+export class RawProcessorClient implements ProcessorApi {
   private readonly pool: RawPool;
   /** "POST /payments HTTP/1.1 ... Content-Length: " (the length and body follow). */
   private readonly payHead: Buffer;

@@ -1,6 +1,6 @@
 import { attachSharedState } from '../gateway/shared-state.ts';
 import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
-import { ProcessorClient } from '../processors/client.ts';
+import { RawProcessorClient } from '../processors/raw-client.ts';
 import { JournalWriter } from '../journal/journal-writer.ts';
 import { workerFile } from '../journal/replay.ts';
 import { join } from 'node:path';
@@ -30,9 +30,10 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const { config, ring, signals, ledger } = state;
   const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
   const connections = Math.ceil(config.maxInflightPerProcessor / config.paymentWorkers);
+  // Raw keep-alive sockets: half undici's CPU per call in bench/processor-clients.ts, precise timeouts.
   const clients = [
-    new ProcessorClient(config.defaultProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
-    new ProcessorClient(config.fallbackProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
+    new RawProcessorClient(config.defaultProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
+    new RawProcessorClient(config.fallbackProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
   ] as const;
   const policy = new SettlementPolicy(signals, config, log);
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);

@@ -3,7 +3,7 @@ import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import { formatUuid } from '../queue/uuid.ts';
 import { PaymentSlot, type PaymentRing } from '../queue/payment-ring.ts';
 import { Counter, type Signals } from '../health/signals.ts';
-import type { PayOutcome, ProcessorClient } from '../processors/client.ts';
+import type { PayOutcome, ProcessorApi } from '../processors/client.ts';
 import { Deque } from './deque.ts';
 import { HOLD, type Decision, type SettlementPolicy } from './policy.ts';
 import type { JournalWriter } from '../journal/journal-writer.ts';
@@ -71,7 +71,7 @@ export class Settler {
     private readonly ledger: SharedLedger,
     private readonly signals: Signals,
     private readonly policy: SettlementPolicy,
-    private readonly clients: readonly [ProcessorClient, ProcessorClient],
+    private readonly clients: readonly [ProcessorApi, ProcessorApi],
     private readonly settings: SettlerSettings,
     private readonly log: Log,
     /** Attempts and settlements are journaled so a restart knows which processor may hold what. */

@@ -116,7 +116,7 @@ describe('one gateway instance with the simulator', () => {
     expect((await simulator.default.summary()).totalRequests).toBe(0); // ...but nothing from these
   });
 
-  test('the gateway reaches the processor through the real undici package (a request leaves the process)', async () => {
+  test('a payment leaves the process and is recorded by the processor with its exact amount', async () => {
     await reset();
     const id = crypto.randomUUID();
     expect((await gateway.pay(id, '3.00')).status).toBe(202);
