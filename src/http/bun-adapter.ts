@@ -26,10 +26,44 @@ function toResponse(reply: Reply): Response {
   return new Response(reply.body, { status: reply.status, headers: { ...JSON_HEADERS, 'retry-after': String(reply.retryAfter) } });
 }
 
-/** A JSON body, or none declared: anything else is refused before it is read. */
+/** A JSON body (`application/json`, with parameters or not), or none declared: anything else is refused unread. */
 function acceptableContentType(request: Request): boolean {
   const type = request.headers.get('content-type');
-  return type === null || type === 'application/json' || type.toLowerCase().startsWith('application/json');
+  return type === null || type === 'application/json' || /^application\/json\s*(;|$)/i.test(type);
+}
+
+/**
+ * The body, or null as soon as it passes `limit` bytes. A declared Content-Length is checked by
+ * Bun before this runs; a chunked body is cut off here, without buffering the rest.
+ */
+async function readBody(request: Request, limit: number): Promise<Uint8Array | null> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null) {
+    if (Number(declared) > limit) return null;
+    return request.bytes();
+  }
+  if (request.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
 }
 
 export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<undefined> {
@@ -43,9 +77,8 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
       '/payments': {
         POST: async (request) => {
           if (!acceptableContentType(request)) return toResponse(UNSUPPORTED_MEDIA_TYPE);
-          const body = await request.bytes();
-          if (body.length > listen.maxBodyBytes) return tooLarge.clone();
-          return toResponse(routes.acceptPayment(body));
+          const body = await readBody(request, listen.maxBodyBytes);
+          return body === null ? tooLarge.clone() : toResponse(routes.acceptPayment(body));
         },
       },
       '/payments-summary': {
@@ -74,7 +107,8 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
     fetch(request) {
       const path = new URL(request.url).pathname;
       const allowed = ROUTES[path];
-      if (allowed !== undefined) {
+      // A path that only normalises to a route (/x/../payments) missed the route table: unknown.
+      if (allowed !== undefined && request.method !== allowed) {
         return new Response(routes.methodNotAllowed(request.method, path, allowed).body, { status: 405, headers: { ...JSON_HEADERS, allow: allowed } });
       }
       return toResponse(routes.notFound(request.method, path));

@@ -185,7 +185,7 @@ class Reader {
     const integerEnd = this.position;
     if (integerEnd === integerStart) this.fail('a digit');
     if (this.bytes[integerStart] === ZERO && integerEnd - integerStart > 1) this.fail('no leading zeros in a number', integerEnd - integerStart - 1);
-    digits = String.fromCharCode(...this.bytes.subarray(integerStart, integerEnd));
+    digits = this.latin1(integerStart, integerEnd);
     if (this.bytes[this.position] === DOT) {
       this.position++;
       const fractionStart = this.position;
@@ -193,7 +193,7 @@ class Reader {
       if (this.position === fractionStart) this.fail('a digit after the decimal point');
       fractionLength = this.position - fractionStart;
       if (fractionLength > 64) return this.skipNumberRest('amount must have at most 2 decimal places');
-      digits += String.fromCharCode(...this.bytes.subarray(fractionStart, this.position));
+      digits += this.latin1(fractionStart, this.position);
     }
     let exponent = 0;
     const marker = this.bytes[this.position];
@@ -231,6 +231,10 @@ class Reader {
     if (cents > MAX_AMOUNT_CENTS) return 'amount is too large';
     out.cents = cents;
     return null;
+  }
+
+  private latin1(start: number, end: number): string {
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString('latin1');
   }
 
   private skipNumberRest(message: string): string {

@@ -28,9 +28,16 @@ export function parseTimestamp(text: string, bound: 'from' | 'to'): number | nul
   const wholeMs = Number(fraction.padEnd(3, '0').slice(0, 3));
   const hasSubMs = /[1-9]/.test(fraction.slice(3));
   const ms = bound === 'from' && hasSubMs ? wholeMs + 1 : wholeMs;
-  return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMinutes * 60_000;
+  // Not Date.UTC: it reads years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, ms);
+  return date.getTime() - offsetMinutes * 60_000;
 }
 
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS[month - 1];
 }

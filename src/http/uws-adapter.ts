@@ -27,6 +27,14 @@ const ROUTES: Record<string, string> = {
   '/internal/health': 'GET',
 };
 
+/**
+ * uSockets binds with SO_REUSEPORT unless told otherwise: a second instance on the same port would
+ * start and silently share it. Exclusive, it fails as Bun.serve does. (The package's typings lack
+ * this overload of listen, which the binary has.)
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => unknown;
+
 const statusLines: string[] = [];
 const statusLine = (status: number): string => (statusLines[status] ??= `${status} ${STATUS_CODES[status] ?? 'Unknown'}`);
 
@@ -88,9 +96,19 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
   const tooLarge = BODY_TOO_LARGE(limit);
   const app = uWS.App();
 
+  const accept = (res: HttpResponse, body: Uint8Array) => {
+    let reply: Reply;
+    try {
+      reply = routes.acceptPayment(body);
+    } catch (error) {
+      reply = internalError(error);
+    }
+    send(res, reply);
+  };
   app.post('/payments', (res, req) => {
     if (!acceptableContentType(req.getHeader('content-type'))) return send(res, UNSUPPORTED_MEDIA_TYPE);
     if (Number(req.getHeader('content-length') || 0) > limit) return send(res, tooLarge);
+    // The body arrives after this handler returns, in one or more chunks, each valid only during its callback.
     let done = false;
     let buffer: Uint8Array | null = null;
     let length = 0;
@@ -103,16 +121,16 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
         return send(res, tooLarge);
       }
       if (isLast && buffer === null) {
-        // The whole body in one chunk (the usual case): parsed in place, before uWS reclaims it.
+        // The whole body in one chunk (the usual case): parsed in place, no copy.
         done = true;
-        return sendNow(res, () => routes.acceptPayment(new Uint8Array(chunk)));
+        return accept(res, new Uint8Array(chunk));
       }
       buffer ??= new Uint8Array(limit);
       buffer.set(new Uint8Array(chunk), length);
       length = size;
       if (isLast) {
         done = true;
-        sendNow(res, () => routes.acceptPayment(buffer!.subarray(0, length)));
+        accept(res, buffer.subarray(0, length));
       }
     });
   });
@@ -158,7 +176,7 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
     socket = listening;
   };
   if (listen.socketPath !== null) app.listen_unix(listened, listen.socketPath);
-  else app.listen(listen.hostname, listen.port, listened);
+  else (app.listen as unknown as ListenWithOptions).call(app, listen.hostname, listen.port, LIBUS_LISTEN_EXCLUSIVE_PORT, listened);
   // The listen callback runs synchronously; false (or nothing) means the address could not be bound.
   const listening = socket as us_listen_socket | false;
   if (!listening) throw new Error(`uWebSockets.js could not listen on ${listen.socketPath ?? `${listen.hostname}:${listen.port}`}`);
