@@ -15,6 +15,8 @@ export interface GatewayConfig {
   ledgerCapacity: number;
   /** Client timeout of one POST /payments to a processor; past it the payment is "in doubt". */
   processorTimeoutMs: number;
+  /** Transport of processor calls: raw keep-alive sockets (default) or undici's Pool. */
+  processorClient: 'raw' | 'undici';
   /** Upper bound on calls in flight to one processor from this instance (all workers together). */
   maxInflightPerProcessor: number;
   healthIntervalMs: number;
@@ -53,6 +55,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw.trim());
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function choice<T extends string>(env: Env, name: string, options: readonly T[], fallback: T): T {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return fallback;
+  if (!(options as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${options.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -122,6 +131,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     queueCapacity: powerOfTwo(env, 'QUEUE_CAPACITY', 65536, 2, 1 << 24),
     ledgerCapacity: integer(env, 'LEDGER_CAPACITY', 4_000_000, 1, 64_000_000),
     processorTimeoutMs: integer(env, 'PROCESSOR_TIMEOUT_MS', 6000, 10, 600_000),
+    processorClient: choice(env, 'PROCESSOR_CLIENT', ['raw', 'undici'] as const, 'raw'),
     maxInflightPerProcessor: integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', 256, 1, 10_000),
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 5050, 100, 600_000),
     healthPoll: boolean(env, 'HEALTH_POLL', true),

@@ -1,6 +1,6 @@
 import type { GatewayConfig } from '../config/env.ts';
 import { PaymentRing } from '../queue/payment-ring.ts';
-import { SharedLedger } from '../ledger/shared-ledger.ts';
+import { SharedLedger, type LedgerBuffers } from '../ledger/shared-ledger.ts';
 import { Signals } from '../health/signals.ts';
 
 /**
@@ -11,7 +11,7 @@ import { Signals } from '../health/signals.ts';
 export interface SharedState {
   ring: SharedArrayBuffer;
   ringCapacity: number;
-  ledger: SharedArrayBuffer;
+  ledger: LedgerBuffers;
   ledgerCapacity: number;
   signals: SharedArrayBuffer;
   epochMs: number;
@@ -33,7 +33,7 @@ export function createSharedState(config: GatewayConfig): { shared: SharedState;
     shared: {
       ring: ring.buffer,
       ringCapacity: ring.capacity,
-      ledger: ledger.buffer,
+      ledger: ledger.buffers,
       ledgerCapacity: ledger.capacity,
       signals: signals.buffer,
       epochMs: signals.epochMs,

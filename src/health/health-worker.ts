@@ -2,7 +2,8 @@ import { attachSharedState } from '../gateway/shared-state.ts';
 import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
 import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
-import { ProcessorClient } from '../processors/client.ts';
+import type { ProcessorApi } from '../processors/client.ts';
+import { createProcessorClient } from '../processors/create-client.ts';
 import { SettlementPolicy } from '../settlement/policy.ts';
 import { Field } from './signals.ts';
 
@@ -36,7 +37,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
     policy.healthReported(processor, failing, signals.now());
   };
 
-  const poll = async (processor: ProcessorIndex, client: ProcessorClient) => {
+  const poll = async (processor: ProcessorIndex, client: ProcessorApi) => {
     const report = await client.health();
     if (report.kind === 'health') {
       publish(processor, report.failing, report.minResponseTime, 0);
@@ -67,7 +68,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
   if (config.healthPoll) {
     const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
     for (const processor of [DEFAULT, FALLBACK] as const) {
-      poll(processor, new ProcessorClient(urls[processor], { connections: 1, timeoutMs: config.processorTimeoutMs }));
+      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, timeoutMs: config.processorTimeoutMs }).then((client) => poll(processor, client));
     }
   } else if (config.peers.length > 0) {
     copyFromPeers(config.peers.map((address) => new PeerClient(address, 1000)));

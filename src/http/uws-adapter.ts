@@ -86,9 +86,18 @@ function sendNow(res: HttpResponse, route: () => Reply): void {
   send(res, reply);
 }
 
-/** A JSON body, or none declared: anything else is refused before it is read. (uWS gives '' for an absent header.) */
-function acceptableContentType(type: string): boolean {
-  return type === '' || type === 'application/json' || type.toLowerCase().startsWith('application/json');
+/** A JSON body (`application/json`, with parameters or not), or none declared: anything else is refused unread. */
+function acceptableContentType(type: string | null): boolean {
+  return type === null || type === 'application/json' || /^application\/json\s*(;|$)/i.test(type);
+}
+
+/** The Content-Type header, or null when there is none (uWS gives '' for both absent and empty). */
+function contentType(req: HttpRequest): string | null {
+  const type = req.getHeader('content-type');
+  if (type !== '') return type;
+  let present = false;
+  req.forEach((key) => (present ||= key === 'content-type'));
+  return present ? '' : null;
 }
 
 export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
@@ -106,7 +115,7 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
     send(res, reply);
   };
   app.post('/payments', (res, req) => {
-    if (!acceptableContentType(req.getHeader('content-type'))) return send(res, UNSUPPORTED_MEDIA_TYPE);
+    if (!acceptableContentType(contentType(req))) return send(res, UNSUPPORTED_MEDIA_TYPE);
     if (Number(req.getHeader('content-length') || 0) > limit) return send(res, tooLarge);
     // The body arrives after this handler returns, in one or more chunks, each valid only during its callback.
     let done = false;
@@ -156,19 +165,16 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
     }),
   );
 
-  // uWS prefers a route registered for the method over `any` on the same pattern.
+  // Anything the routes above did not take, as Bun.serve's fetch fallback answers it: the path as
+  // new URL normalises it, 405 with Allow for a known path and another method, 404 otherwise.
   // (getMethod() of this uWS build lowercases the method in place: only the case-sensitive getter is used.)
-  for (const [path, allowed] of Object.entries(ROUTES)) {
-    app.any(path, (res, req) => {
-      const method = req.getCaseSensitiveMethod();
-      res.head = method === 'HEAD';
-      send(res, routes.methodNotAllowed(method, path, allowed), allowed);
-    });
-  }
   app.any('/*', (res, req) => {
     const method = req.getCaseSensitiveMethod();
     res.head = method === 'HEAD';
-    send(res, routes.notFound(method, req.getUrl()));
+    const path = new URL(`http://localhost${req.getUrl()}`).pathname;
+    const allowed = ROUTES[path];
+    if (allowed !== undefined && method !== allowed) return send(res, routes.methodNotAllowed(method, path, allowed), allowed);
+    send(res, routes.notFound(method, path));
   });
 
   let socket: us_listen_socket | false = false;

@@ -1,6 +1,6 @@
 import { attachSharedState } from '../gateway/shared-state.ts';
 import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
-import { RawProcessorClient } from '../processors/raw-client.ts';
+import { createProcessorClient } from '../processors/create-client.ts';
 import { JournalWriter } from '../journal/journal-writer.ts';
 import { workerFile } from '../journal/replay.ts';
 import { join } from 'node:path';
@@ -30,10 +30,11 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const { config, ring, signals, ledger } = state;
   const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
   const connections = Math.ceil(config.maxInflightPerProcessor / config.paymentWorkers);
-  // Raw keep-alive sockets: half undici's CPU per call in bench/processor-clients.ts, precise timeouts.
+  // Raw keep-alive sockets by default: half undici's CPU per call in bench/processor-clients.ts.
+  const options = { connections, timeoutMs: config.processorTimeoutMs };
   const clients = [
-    new RawProcessorClient(config.defaultProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
-    new RawProcessorClient(config.fallbackProcessorUrl, { connections, timeoutMs: config.processorTimeoutMs }),
+    await createProcessorClient(config.processorClient, config.defaultProcessorUrl, options),
+    await createProcessorClient(config.processorClient, config.fallbackProcessorUrl, options),
   ] as const;
   const policy = new SettlementPolicy(signals, config, log);
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);

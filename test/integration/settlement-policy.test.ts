@@ -139,20 +139,29 @@ describe('settlement policy', () => {
   });
 
   test('6. service-health answering 429 (someone else polls): no crash, decisions continue', async () => {
-    const gw = await start({ MAX_HOLD_MS: '300' });
-    // Use up the window and its queue, as another caller would.
-    const others = Array.from({ length: 6 }, () => fetch(`${simulator.default.url}/payments/service-health`).then((r) => r.status));
-    await simulator.default.setFailure(true);
-    const accepted = await streamPayments(gw, 2500, 100);
-    await simulator.default.setFailure(false);
-    await gw.settled();
-    expect((await Promise.all(others)).filter((status) => status === 429).length).toBeGreaterThan(0);
-    const health = await gw.health();
-    expect(health.processors.default.healthRateLimited).toBeGreaterThan(0);
-    const summary = await expectConsistent(gw, simulator);
-    expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(accepted.length);
-    await expectEachSettledOnce(simulator, accepted);
-    expect(gw.child.proc.exitCode).toBeNull();
-    report('6 (health 429)', defaultShare(summary), null);
-  });
+    // A simulator of its own with the real 5 s window, whose window and queue someone else holds.
+    const busy = await startSimulator({ healthWindowMs: 5000 });
+    try {
+      const holders = Array.from({ length: 3 }, () => fetch(`${busy.default.url}/payments/service-health`).then((r) => r.status));
+      await Bun.sleep(50);
+      const gw = await startGateway({ DEFAULT_PROCESSOR_URL: busy.default.url, FALLBACK_PROCESSOR_URL: busy.fallback.url, ...BASE_ENV, MAX_HOLD_MS: '300' });
+      gateway = gw;
+      await busy.default.setFailure(true);
+      const accepted = await streamPayments(gw, 2500, 100);
+      await busy.default.setFailure(false);
+      await gw.settled();
+      const health = await gw.health();
+      expect(health.processors.default.healthRateLimited).toBeGreaterThan(0);
+      const summary = await expectConsistent(gw, busy);
+      expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(accepted.length);
+      await expectEachSettledOnce(busy, accepted);
+      expect(gw.child.proc.exitCode).toBeNull();
+      await gw.stop();
+      gateway = undefined;
+      expect(await Promise.all(holders)).toEqual([200, 200, 200]);
+      report('6 (health 429)', defaultShare(summary), null);
+    } finally {
+      await busy.stop();
+    }
+  }, 30_000);
 });

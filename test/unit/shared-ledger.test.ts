@@ -63,11 +63,18 @@ describe('SharedLedger', () => {
     expect(ledger.totals({ from: null, to: null })[FALLBACK]).toEqual({ count: 1, cents: 5n });
   });
 
-  test('another thread attached to the same buffer sees the entries', () => {
-    const ledger = SharedLedger.create(8);
-    const attached = new SharedLedger(ledger.buffer, 8);
-    attached.append(FALLBACK, T, 1990);
-    expect(ledger.totals({ from: T, to: T })[FALLBACK]).toEqual({ count: 1, cents: 1990n });
+  test('another thread attached to the same buffers sees the entries, also after it grew them', () => {
+    const ledger = SharedLedger.create(200_000);
+    const attached = new SharedLedger(ledger.buffers, 200_000);
+    for (let i = 0; i < 150_000; i++) attached.append(FALLBACK, T + i, 1990);
+    expect(ledger.totals({ from: T, to: T + 149_999 })[FALLBACK]).toEqual({ count: 150_000, cents: 298_500_000n });
+    expect(ledger.buffers.cents.byteLength).toBeLessThan(200_000 * 8 + 1);
+  });
+
+  test('memory follows the entries, not the capacity', () => {
+    const ledger = SharedLedger.create(64_000_000);
+    ledger.append(DEFAULT, T, 1);
+    expect(ledger.buffers.requestedAt.byteLength).toBeLessThanOrEqual(65_536 * 8);
   });
 });
 
