@@ -37,6 +37,8 @@ export class SettlementPolicy {
   lastGrantWasProbe = false;
   /** Slow/fast as this thread last logged it, per processor. */
   private readonly slow: [boolean, boolean] = [false, false];
+  /** Whether this thread is sending payments whose hold expired to fallback. */
+  private diverting = false;
 
   constructor(
     private readonly signals: Signals,
@@ -53,9 +55,15 @@ export class SettlementPolicy {
    */
   decide(heldSince: number, doubtAt: Decision, now: number): Decision {
     if (doubtAt !== HOLD) return this.tryAcquire(doubtAt, now) ? doubtAt : HOLD;
-    if (this.tryAcquire(DEFAULT, now)) return DEFAULT;
+    if (this.tryAcquire(DEFAULT, now)) {
+      this.noteDiverting(false);
+      return DEFAULT;
+    }
     if (now - heldSince < this.settings.maxHoldMs) return HOLD;
-    if (this.fastEnough(FALLBACK) && this.tryAcquire(FALLBACK, now)) return FALLBACK;
+    if (this.fastEnough(FALLBACK) && this.tryAcquire(FALLBACK, now)) {
+      this.noteDiverting(true);
+      return FALLBACK;
+    }
     return HOLD;
   }
 
@@ -125,6 +133,13 @@ export class SettlementPolicy {
       s.set(processor, Field.LastProbeAt, now);
       this.log(`breaker ${PROCESSORS[processor]}: open (${why})`);
     }
+  }
+
+  /** Logs, once per episode, that held payments started (or stopped) going to fallback. */
+  private noteDiverting(diverting: boolean): void {
+    if (diverting === this.diverting) return;
+    this.diverting = diverting;
+    this.log(diverting ? `hold expired: payments waiting over ${this.settings.maxHoldMs} ms go to fallback` : 'default takes payments again');
   }
 
   /** Logs the slow/fast transitions this thread sees, once each. */
