@@ -100,6 +100,15 @@ function contentType(req: HttpRequest): string | null {
   return present ? '' : null;
 }
 
+/** The path as Bun's `new URL(request.url).pathname` gives it (uWS hands over origin-form targets only). */
+function normalisedPath(raw: string): string {
+  try {
+    return new URL(`http://localhost${raw}`).pathname;
+  } catch {
+    return raw;
+  }
+}
+
 export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
   const limit = listen.maxBodyBytes;
   const tooLarge = BODY_TOO_LARGE(limit);
@@ -171,7 +180,7 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
   app.any('/*', (res, req) => {
     const method = req.getCaseSensitiveMethod();
     res.head = method === 'HEAD';
-    const path = new URL(`http://localhost${req.getUrl()}`).pathname;
+    const path = normalisedPath(req.getUrl());
     const allowed = ROUTES[path];
     if (allowed !== undefined && method !== allowed) return send(res, routes.methodNotAllowed(method, path, allowed), allowed);
     send(res, routes.notFound(method, path));
