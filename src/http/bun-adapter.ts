@@ -1,25 +1,10 @@
 import type { Server } from 'bun';
-import { BODY_TOO_LARGE, INTERNAL_PURGED, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Reply } from './routes.ts';
+import { BODY_TOO_LARGE, INTERNAL_PURGED, ROUTE_METHODS, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Listen, type Reply } from './routes.ts';
 
 /** Serves the gateway's routes with Bun.serve (uWebSockets in native code). */
-export interface Listen {
-  port: number;
-  hostname: string;
-  socketPath: string | null;
-  maxBodyBytes: number;
-}
 
 const OVERSIZE_BODY_LIMIT = 1 << 20;
 const JSON_HEADERS = { 'content-type': 'application/json' };
-const ROUTES: Record<string, string> = {
-  '/payments': 'POST',
-  '/payments-summary': 'GET',
-  '/purge-payments': 'POST',
-  '/health': 'GET',
-  '/internal/totals': 'GET',
-  '/internal/purge': 'POST',
-  '/internal/health': 'GET',
-};
 
 function toResponse(reply: Reply): Response {
   if (reply.retryAfter === undefined) return new Response(reply.body, { status: reply.status, headers: JSON_HEADERS });
@@ -106,7 +91,7 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
     },
     fetch(request) {
       const path = new URL(request.url).pathname;
-      const allowed = ROUTES[path];
+      const allowed = ROUTE_METHODS[path];
       // A path that only normalises to a route (/x/../payments) missed the route table: unknown.
       if (allowed !== undefined && request.method !== allowed) {
         return new Response(routes.methodNotAllowed(request.method, path, allowed).body, { status: 405, headers: { ...JSON_HEADERS, allow: allowed } });

@@ -14,6 +14,25 @@ import { parseTimestamp } from './timestamp.ts';
  * returns a Reply, and a thin adapter per server (Bun.serve, uWebSockets.js) maps requests and
  * responses. Replies that never change are built once.
  */
+/** Where and how an adapter listens. */
+export interface Listen {
+  port: number;
+  hostname: string;
+  socketPath: string | null;
+  maxBodyBytes: number;
+}
+
+/** Every route and its one method; /internal/ is between instances (the load balancer does not forward it). */
+export const ROUTE_METHODS: Readonly<Record<string, string>> = {
+  '/payments': 'POST',
+  '/payments-summary': 'GET',
+  '/purge-payments': 'POST',
+  '/health': 'GET',
+  '/internal/totals': 'GET',
+  '/internal/purge': 'POST',
+  '/internal/health': 'GET',
+};
+
 export interface Reply {
   status: number;
   body: string;

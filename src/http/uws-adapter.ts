@@ -1,8 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, us_listen_socket, us_socket } from '@trufflesuite/uws-js-unofficial';
-import type { Listen } from './bun-adapter.ts';
-import { BODY_TOO_LARGE, INTERNAL_PURGED, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Reply } from './routes.ts';
+import { BODY_TOO_LARGE, INTERNAL_PURGED, ROUTE_METHODS, UNSUPPORTED_MEDIA_TYPE, type GatewayRoutes, type Listen, type Reply } from './routes.ts';
 
 /**
  * Serves the gateway's routes with uWebSockets.js on Node (the `@trufflesuite/uws-js-unofficial`
@@ -17,15 +16,6 @@ export interface UwsServer {
   stop(): void;
 }
 
-const ROUTES: Record<string, string> = {
-  '/payments': 'POST',
-  '/payments-summary': 'GET',
-  '/purge-payments': 'POST',
-  '/health': 'GET',
-  '/internal/totals': 'GET',
-  '/internal/purge': 'POST',
-  '/internal/health': 'GET',
-};
 
 /**
  * uSockets binds with SO_REUSEPORT unless told otherwise: a second instance on the same port would
@@ -181,7 +171,7 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
     const method = req.getCaseSensitiveMethod();
     res.head = method === 'HEAD';
     const path = normalisedPath(req.getUrl());
-    const allowed = ROUTES[path];
+    const allowed = ROUTE_METHODS[path];
     if (allowed !== undefined && method !== allowed) return send(res, routes.methodNotAllowed(method, path, allowed), allowed);
     send(res, routes.notFound(method, path));
   });
