@@ -7,6 +7,7 @@ import { PeerClient } from '../ledger/peer-client.ts';
 import { InstanceJournal } from '../journal/instance-journal.ts';
 import { IdSet } from '../queue/id-set.ts';
 import { GatewayRoutes } from '../http/routes.ts';
+import { removeStaleSocket } from '../http/stale-socket.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
 
 /**
@@ -54,6 +55,14 @@ const TYPESCRIPT_WORKERS: WorkerEntries = {
 };
 
 export async function startInstance(config: GatewayConfig, entries: WorkerEntries = TYPESCRIPT_WORKERS): Promise<Instance> {
+  if (config.socketPath) {
+    try {
+      await removeStaleSocket(config.socketPath);
+    } catch (error) {
+      console.error(`gateway: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  }
   const { shared, attached } = createSharedState(config);
   const acceptedIds = new IdSet();
   const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
