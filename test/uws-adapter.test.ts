@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cases, comparable, raw, rawAll, request, type RawAnswer } from '../bench/http-servers/compare.ts';
-import { startGateway, type GatewayProcess, type Summary } from './support/gateway.ts';
-import { freePort, spawnChild } from './support/process.ts';
+import { startGateway, type GatewayProcess } from './support/gateway.ts';
+import { spawnChild } from './support/process.ts';
 import { expectConsistent, expectEachSettledOnce, sendPayments } from './support/scenario.ts';
 import { startSimulator, type Simulator } from './support/simulator.ts';
 
@@ -22,40 +22,8 @@ let bunSimulator: Simulator;
 let node: GatewayProcess;
 let bun: GatewayProcess;
 
-/** Like support/gateway.ts startGateway, with the built Node entry as the command. */
-async function startNodeGateway(env: Record<string, string>): Promise<GatewayProcess> {
-  const port = env.PORT ?? String(freePort());
-  const journalDir = env.JOURNAL_DIR ?? mkdtempSync(join(tmpdir(), 'gateway-node-journal-'));
-  const child = spawnChild(['node', join(ROOT, 'dist/node/main-node.js')], { HOST: '127.0.0.1', ...env, PORT: port, JOURNAL_DIR: journalDir }, 'node gateway');
-  await child.waitFor(/gateway listening on/);
-  const url = `http://127.0.0.1:${port}`;
-  const gateway: GatewayProcess = {
-    url,
-    child,
-    pay: (correlationId, amount) => fetch(`${url}/payments`, { method: 'POST', headers: JSON_TYPE, body: `{"correlationId":"${correlationId}","amount":${amount}}` }),
-    async summary(from, to) {
-      const query = new URLSearchParams();
-      if (from) query.set('from', from);
-      if (to) query.set('to', to);
-      const response = await fetch(`${url}/payments-summary?${query}`);
-      if (response.status !== 200) throw new Error(`summary: HTTP ${response.status} ${await response.text()}`);
-      return (await response.json()) as Summary;
-    },
-    health: async () => (await fetch(`${url}/health`)).json(),
-    async settled(timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const health = await gateway.health();
-        const busy = health.queues.pending + health.queues.failed + health.queues.inDoubt + health.processors.default.inflight + health.processors.fallback.inflight;
-        if (busy === 0) return;
-        if (Date.now() > deadline) throw new Error(`not settled after ${timeoutMs} ms: ${JSON.stringify(health.queues)}`);
-        await Bun.sleep(50);
-      }
-    },
-    stop: () => child.stop(),
-  };
-  return gateway;
-}
+/** support/gateway.ts startGateway, with the built Node entry as the command. */
+const startNodeGateway = (env: Record<string, string>) => startGateway(env, ['node', join(ROOT, 'dist/node/main-node.js')]);
 
 const processorEnv = (simulator: Simulator) => ({
   DEFAULT_PROCESSOR_URL: simulator.default.url,

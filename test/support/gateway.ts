@@ -20,11 +20,14 @@ export interface Summary {
   fallback: { totalRequests: number; totalAmount: number };
 }
 
-export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
+/** The Bun entry, run from source; tests of another runtime's entry pass their own command. */
+const BUN_ENTRY = [process.execPath, 'src/gateway/main.ts'];
+
+export async function startGateway(env: Record<string, string>, command: string[] = BUN_ENTRY): Promise<GatewayProcess> {
   const port = env.PORT ?? String(freePort());
   // A fresh journal per gateway unless the test brings one (to restart on it).
   const journalDir = env.JOURNAL_DIR ?? mkdtempSync(join(tmpdir(), 'gateway-journal-'));
-  const child = spawnChild([process.execPath, 'src/gateway/main.ts'], { HOST: '127.0.0.1', ...env, PORT: port, JOURNAL_DIR: journalDir }, 'gateway');
+  const child = spawnChild(command, { HOST: '127.0.0.1', ...env, PORT: port, JOURNAL_DIR: journalDir }, command.join(' '));
   await child.waitFor(/gateway listening on/);
   const url = `http://127.0.0.1:${port}`;
   const gateway: GatewayProcess = {
