@@ -185,7 +185,7 @@ export class PaymentRing {
     }
   }
 
-  /** Wakes every parked consumer (used at shutdown). */
+  /** Wakes every parked consumer, so each re-checks whatever stop condition it waits on. */
   wakeAll(): void {
     Atomics.add(this.control, SIGNAL, 1);
     Atomics.notify(this.control, SIGNAL);

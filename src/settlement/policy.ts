@@ -67,11 +67,6 @@ export class SettlementPolicy {
     return HOLD;
   }
 
-  /** True when no payment younger than `heldSince` could be sent now either (lets callers stop scanning). */
-  blocksYounger(heldSince: number, now: number): boolean {
-    return now - heldSince < this.settings.maxHoldMs || !this.fastEnough(FALLBACK) || !this.available(FALLBACK, now);
-  }
-
   release(processor: ProcessorIndex, wasProbe: boolean): void {
     this.signals.add(processor, Field.Inflight, -1);
     if (wasProbe) this.signals.set(processor, Field.ProbeInFlight, 0);
@@ -152,15 +147,6 @@ export class SettlementPolicy {
 
   private fastEnough(processor: ProcessorIndex): boolean {
     return this.signals.latencyEstimate(processor) <= this.settings.latencyThresholdMs;
-  }
-
-  /** Whether a call could be granted now, without granting it. */
-  private available(processor: ProcessorIndex, now: number): boolean {
-    const s = this.signals;
-    if (now < s.get(processor, Field.BackoffUntil)) return false;
-    if (s.get(processor, Field.Inflight) >= this.settings.maxInflightPerProcessor) return false;
-    if (s.get(processor, Field.Breaker) === Breaker.Closed) return !s.reportedFailing(processor);
-    return s.get(processor, Field.ProbeInFlight) === 0 && now - s.get(processor, Field.LastProbeAt) >= this.settings.probeIntervalMs;
   }
 
   private tryAcquire(processor: ProcessorIndex, now: number): boolean {

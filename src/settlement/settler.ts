@@ -63,8 +63,6 @@ export class Settler {
   private readonly slot = new PaymentSlot();
   private readonly rateLimitedStreak: [number, number] = [0, 0];
   private duplicatesLogged = 0;
-  /** Set when the ledger refused an entry; the HTTP thread stops accepting before that happens. */
-  ledgerFull = false;
 
   constructor(
     private readonly ring: PaymentRing,
@@ -223,8 +221,8 @@ export class Settler {
   private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
     if (payment.doubtAt !== HOLD) this.signals.addCount(Counter.InDoubt, -1);
     this.journalAppend(RecordKind.Settled, target, payment, requestedAt);
+    // The HTTP thread refuses payments before the ledger could fill; this is the last line of defence.
     if (!this.ledger.append(target, requestedAt, payment.cents)) {
-      this.ledgerFull = true;
       this.log(`LEDGER FULL: payment ${payment.id} settled on ${PROCESSORS[target]} but could not be recorded; raise LEDGER_CAPACITY`);
     }
     this.signals.addCount(Counter.Settled, 1);
