@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ParsedPayment, parsePayment } from '../../src/http/parse-payment.ts';
 import { parseTimestamp } from '../../src/http/timestamp.ts';
 import { formatUuid } from '../../src/queue/uuid.ts';
-import type { GatewayProcess } from '../support/gateway.ts';
-import { removeJournals, startIsolatedGateway } from './lib/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent } from '../support/scenario.ts';
 import { Rng, fuzzSeed } from './lib/prng.ts';
@@ -151,7 +150,7 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
 
   beforeAll(async () => {
     simulator = await startSimulator({ healthWindowMs: 1000 });
-    gateway = await startIsolatedGateway({
+    gateway = await startGateway({
       DEFAULT_PROCESSOR_URL: simulator.default.url,
       FALLBACK_PROCESSOR_URL: simulator.fallback.url,
       HEALTH_INTERVAL_MS: '1000',
@@ -162,7 +161,6 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
   afterAll(async () => {
     await gateway?.stop();
     await simulator?.stop();
-    removeJournals();
   });
 
   test(`${HTTP_CASES} generated requests: each gets its status class and a JSON error; only valid payments are queued, once, to the cent`, async () => {

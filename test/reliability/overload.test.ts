@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
-import type { GatewayProcess } from '../support/gateway.ts';
-import { removeJournals, startIsolatedGateway } from './lib/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce } from '../support/scenario.ts';
 import { rssMb } from './lib/raw-http.ts';
@@ -32,7 +31,6 @@ afterEach(async () => {
 
 afterAll(async () => {
   await simulator?.stop();
-  removeJournals();
 });
 
 interface Outcome {
@@ -96,7 +94,7 @@ function expectRefusalsWellFormed(outcomes: Outcome[]): void {
 
 describe('overload', () => {
   test('a 20,000-request burst against QUEUE_CAPACITY=64 and one worker, processors down: 202 or 503 + Retry-After, nothing lost, memory bounded', async () => {
-    const gw = (gateway = await startIsolatedGateway({
+    const gw = (gateway = await startGateway({
       DEFAULT_PROCESSOR_URL: simulator.default.url,
       FALLBACK_PROCESSOR_URL: simulator.fallback.url,
       QUEUE_CAPACITY: '64',
@@ -166,7 +164,7 @@ describe('overload', () => {
   test('LEDGER_CAPACITY bounds what is held: past capacity − reserve, 503 + Retry-After; every accepted payment is recorded', async () => {
     const capacity = 4096;
     const reserve = 2 * 256; // 2 × MAX_INFLIGHT_PER_PROCESSOR (default)
-    const gw = (gateway = await startIsolatedGateway({
+    const gw = (gateway = await startGateway({
       DEFAULT_PROCESSOR_URL: simulator.default.url,
       FALLBACK_PROCESSOR_URL: simulator.fallback.url,
       LEDGER_CAPACITY: String(capacity),

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
-import type { GatewayProcess } from '../support/gateway.ts';
-import { removeJournals, startIsolatedGateway } from './lib/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startSimulator, type SimFault, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce, iso } from '../support/scenario.ts';
 import { freePort } from '../support/process.ts';
@@ -42,12 +41,11 @@ afterEach(async () => {
 
 afterAll(async () => {
   await simulator?.stop();
-  removeJournals();
   if (faultReport.length > 0) console.log(['processor faults:', '| fault | payments | on default | on fallback | lost | paid twice | gateway crashed |', '| --- | ---: | ---: | ---: | ---: | ---: | --- |', ...faultReport].join('\n'));
 });
 
 async function start(env: Record<string, string> = {}): Promise<GatewayProcess> {
-  gateway = await startIsolatedGateway({ DEFAULT_PROCESSOR_URL: simulator.default.url, FALLBACK_PROCESSOR_URL: simulator.fallback.url, ...ENV, ...env });
+  gateway = await startGateway({ DEFAULT_PROCESSOR_URL: simulator.default.url, FALLBACK_PROCESSOR_URL: simulator.fallback.url, ...ENV, ...env });
   return gateway;
 }
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Socket } from 'node:net';
-import type { GatewayProcess } from '../support/gateway.ts';
-import { removeJournals, startIsolatedGateway } from './lib/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce } from '../support/scenario.ts';
 import { openSocket, rawExchange, rssMb } from './lib/raw-http.ts';
@@ -17,7 +16,7 @@ let port: number;
 
 beforeAll(async () => {
   simulator = await startSimulator({ healthWindowMs: 1000 });
-  gateway = await startIsolatedGateway({
+  gateway = await startGateway({
     DEFAULT_PROCESSOR_URL: simulator.default.url,
     FALLBACK_PROCESSOR_URL: simulator.fallback.url,
     HEALTH_INTERVAL_MS: '1000',
@@ -29,7 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await simulator?.stop();
-  removeJournals();
 });
 
 const NORMAL_PAYMENTS = 600;

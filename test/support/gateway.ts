@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, spawnChild, type Child } from './process.ts';
@@ -25,8 +25,9 @@ const BUN_ENTRY = [process.execPath, 'src/gateway/main.ts'];
 
 export async function startGateway(env: Record<string, string>, command: string[] = BUN_ENTRY): Promise<GatewayProcess> {
   const port = env.PORT ?? String(freePort());
-  // A fresh journal per gateway unless the test brings one (to restart on it).
-  const journalDir = env.JOURNAL_DIR ?? mkdtempSync(join(tmpdir(), 'gateway-journal-'));
+  // A fresh journal per gateway, removed when it stops, unless the test brings one (to restart on it).
+  const ownJournal = env.JOURNAL_DIR === undefined ? mkdtempSync(join(tmpdir(), 'gateway-journal-')) : null;
+  const journalDir = env.JOURNAL_DIR ?? ownJournal!;
   const child = spawnChild(command, { HOST: '127.0.0.1', ...env, PORT: port, JOURNAL_DIR: journalDir }, command.join(' '));
   await child.waitFor(/gateway listening on/);
   const url = `http://127.0.0.1:${port}`;
@@ -56,7 +57,11 @@ export async function startGateway(env: Record<string, string>, command: string[
         await Bun.sleep(50);
       }
     },
-    stop: () => child.stop(),
+    async stop() {
+      const code = await child.stop();
+      if (ownJournal) rmSync(ownJournal, { recursive: true, force: true });
+      return code;
+    },
   };
   return gateway;
 }
