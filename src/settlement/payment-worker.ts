@@ -48,6 +48,9 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
       // Under load, poll instead of parking: a parked worker costs the HTTP thread a futex wake per
       // payment, a polling one costs nothing there. Settlement starts at most a tick later.
       await sleep(BUSY_POLL_MS);
+    } else if (settler.waitingFull) {
+      // Nothing more can be taken until a call ends or a hold expires; a push would not change that.
+      await sleep(HOLD_TICK_MS);
     } else {
       await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
     }

@@ -24,6 +24,12 @@ import { RecordKind } from '../journal/record.ts';
  * Only after doubtReleaseMs with no record may it go elsewhere.
  */
 export interface SettlerSettings {
+  /**
+   * Most payments a worker takes out of the ring to wait for a processor. The rest of a backlog
+   * stays in the ring, a fixed preallocated buffer: it costs no heap, and a ring that fills up
+   * answers 503 instead of growing memory without bound.
+   */
+  maxInflightPerProcessor: number;
   doubtReleaseMs: number;
   processorTimeoutMs: number;
   retryBaseMs: number;
@@ -86,7 +92,12 @@ export class Settler {
     return this.waiting.length > 0 || this.inDoubt.length > 0;
   }
 
-  /** Takes everything queued in the ring, then sends whatever the policy allows now; returns how many it took. */
+  /** Whether the waiting bound is reached: the ring's backlog stays there until a call or a hold frees room. */
+  get waitingFull(): boolean {
+    return this.waiting.length >= this.settings.maxInflightPerProcessor;
+  }
+
+  /** Takes what the ring holds (up to the waiting bound), then sends whatever the policy allows now; returns how many it took. */
   pump(): number {
     const pulled = this.pull();
     const now = this.signals.now();
@@ -110,7 +121,9 @@ export class Settler {
   private pull(): number {
     const slot = this.slot;
     const now = this.signals.now();
+    const room = this.settings.maxInflightPerProcessor - this.waiting.length;
     for (let pulled = 0; ; pulled++) {
+      if (pulled >= room) return pulled;
       this.signals.addCount(Counter.Held, 1);
       if (!this.ring.tryPop(slot)) {
         this.signals.addCount(Counter.Held, -1);
