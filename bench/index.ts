@@ -12,6 +12,8 @@ import { createSharedState } from '../src/gateway/shared-state.ts';
 import { GatewayRoutes } from '../src/http/routes.ts';
 import { LocalLedger } from '../src/ledger/local-ledger.ts';
 import { InstanceJournal } from '../src/journal/instance-journal.ts';
+import { JournalWriter } from '../src/journal/journal-writer.ts';
+import { RecordKind } from '../src/journal/record.ts';
 
 /**
  * Throughput of the hot-path building blocks. `bun run bench` prints ops/s per task; compare
@@ -72,6 +74,19 @@ for (const journaled of [false, true]) {
     return new Response(reply.body, { status: reply.status, headers });
   });
 }
+
+// A payment worker's journal: 16 records (the attempts and settlements of one pump), written one
+// write(2) each, or staged and flushed in one.
+const JOURNAL_BATCH = 16;
+const workerJournal = new JournalWriter(join(mkdtempSync(join(tmpdir(), 'bench-journal-')), 'worker-1.jnl'), 0);
+const journalId = new Uint32Array([1, 2, 3, 4]);
+bench.add(`worker journal, ${JOURNAL_BATCH} records as ${JOURNAL_BATCH} writes`, () => {
+  for (let i = 0; i < JOURNAL_BATCH; i++) workerJournal.append(RecordKind.Attempt, 0, journalId, 0, 1990, i);
+});
+bench.add(`worker journal, ${JOURNAL_BATCH} records staged, 1 write`, () => {
+  for (let i = 0; i < JOURNAL_BATCH; i++) workerJournal.stage(RecordKind.Attempt, 0, journalId, 0, 1990, i);
+  workerJournal.flush();
+});
 
 await bench.run();
 console.table(

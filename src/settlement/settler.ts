@@ -53,6 +53,10 @@ interface Pending {
   lastDoubtCallAt: number;
   lastLookupAt: number;
   lookingUp: boolean;
+  /** The call `send` decided, started by `startCalls` once its attempt is journaled. */
+  callTarget: ProcessorIndex;
+  callRequestedAt: number;
+  callIsProbe: boolean;
 }
 
 /** How often an in-doubt payment is looked up, and how many lookups a worker runs at once. */
@@ -63,6 +67,9 @@ export type Log = (message: string) => void;
 
 export class Settler {
   private readonly waiting = new Deque<Pending>();
+  /** Decided this pump, sent at its end, after one journal write for all their attempts. */
+  private readonly starting: Pending[] = [];
+  private pumpScheduled = false;
   private inDoubt: Pending[] = [];
   private inflight = 0;
   private lookupsInFlight = 0;
@@ -111,7 +118,21 @@ export class Settler {
       this.signals.addCount(Counter.Held, -1);
       this.send(payment, target, Date.now());
     }
+    this.startCalls();
     return pulled;
+  }
+
+  /**
+   * One pump per turn of the event loop, however many calls ended in it: their settlements and
+   * the attempts that follow go to the journal in one write.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /**
@@ -143,6 +164,9 @@ export class Settler {
         lastDoubtCallAt: 0,
         lastLookupAt: 0,
         lookingUp: false,
+        callTarget: 0,
+        callRequestedAt: 0,
+        callIsProbe: false,
       };
       if (replayedInDoubt) {
         this.inDoubt.push(payment);
@@ -171,17 +195,33 @@ export class Settler {
   }
 
   private send(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
-    const probe = this.policy.lastGrantWasProbe;
+    payment.callTarget = target;
+    payment.callRequestedAt = requestedAt;
+    payment.callIsProbe = this.policy.lastGrantWasProbe;
     this.inflight++;
     if (payment.doubtAt === target) payment.lastDoubtCallAt = this.signals.now();
-    this.journalAppend(RecordKind.Attempt, target, payment, requestedAt);
-    this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
-      // Settle (record or requeue) before releasing the slot: the payment is always counted somewhere.
-      this.settle(payment, target, requestedAt, outcome);
-      this.inflight--;
-      this.policy.release(target, probe);
-      this.pump();
-    });
+    this.journalStage(RecordKind.Attempt, target, payment, requestedAt);
+    this.starting.push(payment);
+  }
+
+  /** Writes what this pump staged, then starts the calls it decided: no call leaves before its attempt is journaled. */
+  private startCalls(): void {
+    this.journalFlush();
+    const starting = this.starting;
+    for (let i = 0; i < starting.length; i++) {
+      const payment = starting[i]!;
+      const target = payment.callTarget;
+      const requestedAt = payment.callRequestedAt;
+      const probe = payment.callIsProbe;
+      this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
+        // Settle (record or requeue) before releasing the slot: the payment is always counted somewhere.
+        this.settle(payment, target, requestedAt, outcome);
+        this.inflight--;
+        this.policy.release(target, probe);
+        this.schedulePump();
+      });
+    }
+    starting.length = 0;
   }
 
   private settle(payment: Pending, target: ProcessorIndex, requestedAt: number, outcome: PayOutcome): void {
@@ -233,7 +273,7 @@ export class Settler {
 
   private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
     if (payment.doubtAt !== HOLD) this.signals.addCount(Counter.InDoubt, -1);
-    this.journalAppend(RecordKind.Settled, target, payment, requestedAt);
+    this.journalStage(RecordKind.Settled, target, payment, requestedAt);
     // The HTTP thread refuses payments before the ledger could fill; this is the last line of defence.
     if (!this.ledger.append(target, requestedAt, payment.cents)) {
       this.log(`LEDGER FULL: payment ${payment.id} settled on ${PROCESSORS[target]} but could not be recorded; raise LEDGER_CAPACITY`);
@@ -244,17 +284,22 @@ export class Settler {
   private journalErrors = 0;
   private readonly journalWords = new Uint32Array(4);
 
-  private journalAppend(kind: RecordKind, processor: ProcessorIndex, payment: Pending, requestedAt: number): void {
+  private journalStage(kind: RecordKind, processor: ProcessorIndex, payment: Pending, requestedAt: number): void {
+    if (this.journal === null) return;
+    const words = this.journalWords;
+    words[0] = payment.w0;
+    words[1] = payment.w1;
+    words[2] = payment.w2;
+    words[3] = payment.w3;
+    this.journal.stage(kind, processor, words, 0, payment.cents, requestedAt);
+  }
+
+  private journalFlush(): void {
     if (this.journal === null) return;
     try {
-      const words = this.journalWords;
-      words[0] = payment.w0;
-      words[1] = payment.w1;
-      words[2] = payment.w2;
-      words[3] = payment.w3;
-      this.journal.append(kind, processor, words, 0, payment.cents, requestedAt);
+      this.journal.flush();
     } catch (error) {
-      // The call goes ahead: refusing to settle would lose the payment now rather than maybe later.
+      // The calls go ahead: refusing to settle would lose the payments now rather than maybe later.
       if (this.journalErrors++ < 10) this.log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
@@ -279,7 +324,7 @@ export class Settler {
         payment.doubtAt = HOLD;
         this.waiting.pushFront(payment);
       }
-      this.pump();
+      this.schedulePump();
     });
   }
 
