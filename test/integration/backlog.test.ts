@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce, sendPayments } from '../support/scenario.ts';
 
 /**
@@ -27,14 +27,11 @@ let gateway: GatewayProcess;
 beforeAll(async () => {
   simulator = await startSimulator({ healthWindowMs: 1000 });
   gateway = await startGateway({
-    DEFAULT_PROCESSOR_URL: simulator.default.url,
-    FALLBACK_PROCESSOR_URL: simulator.fallback.url,
-    HEALTH_INTERVAL_MS: '1000',
+    ...gatewayEnvFor(simulator),
     PAYMENT_WORKERS: String(WORKERS),
     MAX_INFLIGHT_PER_PROCESSOR: String(MAX_INFLIGHT),
     QUEUE_CAPACITY: String(QUEUE_CAPACITY),
     MAX_HOLD_MS: '60000',
-    PROBE_INTERVAL_MS: '100',
   });
 });
 

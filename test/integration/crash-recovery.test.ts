@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { freePort } from '../support/process.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce, iso } from '../support/scenario.ts';
 
 /**
@@ -49,12 +49,9 @@ describe('crash recovery', () => {
     const journal = mkdtempSync(join(tmpdir(), 'crash-journal-'));
     const port = String(freePort());
     const env = {
+      ...gatewayEnvFor(simulator),
       PORT: port,
       JOURNAL_DIR: journal,
-      DEFAULT_PROCESSOR_URL: simulator.default.url,
-      FALLBACK_PROCESSOR_URL: simulator.fallback.url,
-      HEALTH_INTERVAL_MS: '1000',
-      PROBE_INTERVAL_MS: '100',
       PROCESSOR_TIMEOUT_MS: '400',
       MAX_HOLD_MS: '60000',
     };

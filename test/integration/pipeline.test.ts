@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce, iso, sendPayments } from '../support/scenario.ts';
 
 /** The whole pipeline of one instance, against the simulator, both as real processes. */
@@ -10,11 +10,8 @@ let gateway: GatewayProcess;
 beforeAll(async () => {
   simulator = await startSimulator({ healthWindowMs: 1000 });
   gateway = await startGateway({
-    DEFAULT_PROCESSOR_URL: simulator.default.url,
-    FALLBACK_PROCESSOR_URL: simulator.fallback.url,
-    HEALTH_INTERVAL_MS: '1000',
+    ...gatewayEnvFor(simulator),
     MAX_HOLD_MS: '300',
-    PROBE_INTERVAL_MS: '100',
   });
 });
 

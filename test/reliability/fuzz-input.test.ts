@@ -3,7 +3,7 @@ import { ParsedPayment, parsePayment } from '../../src/http/parse-payment.ts';
 import { parseTimestamp } from '../../src/http/timestamp.ts';
 import { formatUuid } from '../../src/queue/uuid.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent } from '../support/scenario.ts';
 import { Rng, fuzzSeed } from './lib/prng.ts';
 import { BODY_CLASSES, generateBody, idPool, type BodyCase } from './lib/gen.ts';
@@ -151,10 +151,7 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
   beforeAll(async () => {
     simulator = await startSimulator({ healthWindowMs: 1000 });
     gateway = await startGateway({
-      DEFAULT_PROCESSOR_URL: simulator.default.url,
-      FALLBACK_PROCESSOR_URL: simulator.fallback.url,
-      HEALTH_INTERVAL_MS: '1000',
-      PROBE_INTERVAL_MS: '100',
+      ...gatewayEnvFor(simulator),
     });
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce } from '../support/scenario.ts';
 import { rssMb } from './lib/raw-http.ts';
 
@@ -95,13 +95,10 @@ function expectRefusalsWellFormed(outcomes: Outcome[]): void {
 describe('overload', () => {
   test('a 20,000-request burst against QUEUE_CAPACITY=64 and one worker, processors down: 202 or 503 + Retry-After, nothing lost, memory bounded', async () => {
     const gw = (gateway = await startGateway({
-      DEFAULT_PROCESSOR_URL: simulator.default.url,
-      FALLBACK_PROCESSOR_URL: simulator.fallback.url,
+      ...gatewayEnvFor(simulator),
       QUEUE_CAPACITY: '64',
       PAYMENT_WORKERS: '1',
       MAX_HOLD_MS: '60000',
-      HEALTH_INTERVAL_MS: '1000',
-      PROBE_INTERVAL_MS: '100',
     }));
     const pid = gw.child.proc.pid;
     const baseline = rssMb(pid);
@@ -165,12 +162,9 @@ describe('overload', () => {
     const capacity = 4096;
     const reserve = 2 * 256; // 2 × MAX_INFLIGHT_PER_PROCESSOR (default)
     const gw = (gateway = await startGateway({
-      DEFAULT_PROCESSOR_URL: simulator.default.url,
-      FALLBACK_PROCESSOR_URL: simulator.fallback.url,
+      ...gatewayEnvFor(simulator),
       LEDGER_CAPACITY: String(capacity),
       MAX_HOLD_MS: '60000',
-      HEALTH_INTERVAL_MS: '1000',
-      PROBE_INTERVAL_MS: '100',
     }));
     await Promise.all([simulator.default.setFailure(true), simulator.fallback.setFailure(true)]);
     const ids = Array.from({ length: 10_000 }, () => crypto.randomUUID());

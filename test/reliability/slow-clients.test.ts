@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Socket } from 'node:net';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
-import { startSimulator, type Simulator } from '../support/simulator.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce } from '../support/scenario.ts';
 import { openSocket, rawExchange, rssMb } from './lib/raw-http.ts';
 
@@ -17,10 +17,7 @@ let port: number;
 beforeAll(async () => {
   simulator = await startSimulator({ healthWindowMs: 1000 });
   gateway = await startGateway({
-    DEFAULT_PROCESSOR_URL: simulator.default.url,
-    FALLBACK_PROCESSOR_URL: simulator.fallback.url,
-    HEALTH_INTERVAL_MS: '1000',
-    PROBE_INTERVAL_MS: '100',
+    ...gatewayEnvFor(simulator),
   });
   port = Number(new URL(gateway.url).port);
 });

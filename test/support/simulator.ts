@@ -29,6 +29,19 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
+/**
+ * A gateway's environment for this simulator, at test speed: health polled every second (start
+ * the simulator with healthWindowMs: 1000 to allow it) and an open breaker probed every 100 ms.
+ */
+export function gatewayEnvFor(simulator: Simulator): Record<string, string> {
+  return {
+    DEFAULT_PROCESSOR_URL: simulator.default.url,
+    FALLBACK_PROCESSOR_URL: simulator.fallback.url,
+    HEALTH_INTERVAL_MS: '1000',
+    PROBE_INTERVAL_MS: '100',
+  };
+}
+
 const MAIN = resolve(import.meta.dir, '../../src/simulator/main.ts');
 const TOKEN = '123';
 
