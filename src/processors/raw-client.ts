@@ -222,6 +222,17 @@ class Connection {
     if (error !== null) this.fail(error);
   }
 
+  /**
+   * Keeps the body bytes still owed (`remaining`, of a Content-Length body or of a chunk) that
+   * `buf` holds from `at`; returns where they end, or -1 when the body passes the size limit.
+   */
+  private takeRemaining(buf: Buffer, at: number): number {
+    const take = Math.min(this.remaining, buf.length - at);
+    if (take > 0 && !this.keep(buf, at, at + take)) return -1;
+    this.remaining -= take;
+    return at + take;
+  }
+
   /** Consumes `pending`; returns a protocol error, or null. Completes the exchange when its response ends. */
   private parse(): string | null {
     let buf = this.pending;
@@ -244,10 +255,8 @@ class Connection {
           break;
         }
         case Phase.Length: {
-          const take = Math.min(this.remaining, buf.length - at);
-          if (take > 0 && !this.keep(buf, at, at + take)) return 'response body too large';
-          at += take;
-          this.remaining -= take;
+          at = this.takeRemaining(buf, at);
+          if (at < 0) return 'response body too large';
           if (this.remaining > 0) {
             this.pending = EMPTY;
             return null;
@@ -278,10 +287,8 @@ class Connection {
           break;
         }
         case Phase.ChunkData: {
-          const take = Math.min(this.remaining, buf.length - at);
-          if (take > 0 && !this.keep(buf, at, at + take)) return 'response body too large';
-          at += take;
-          this.remaining -= take;
+          at = this.takeRemaining(buf, at);
+          if (at < 0) return 'response body too large';
           if (this.remaining > 0) {
             this.pending = EMPTY;
             return null;
