@@ -113,6 +113,14 @@ export class ResponseParser {
     if (this.wantBody && end > start) this.bodyParts.push(chunk.slice(start, end));
   }
 
+  /** Keeps the body bytes still owed (of a Content-Length body or of a chunk) that `chunk` holds from `pos`; returns where they end. */
+  private takeRemaining(chunk: Uint8Array, pos: number): number {
+    const n = Math.min(this.remaining, chunk.length - pos);
+    this.keep(chunk, pos, pos + n);
+    this.remaining -= n;
+    return pos + n;
+  }
+
   /** Feed received bytes. */
   feed(input: Uint8Array): FeedResult {
     let chunk = input;
@@ -148,12 +156,8 @@ export class ResponseParser {
           break; // state now set by parseHead
         }
         case S_BODY_LENGTH: {
-          const avail = chunk.length - pos;
-          if (avail === 0) return NEED_MORE;
-          const n = avail < this.remaining ? avail : this.remaining;
-          this.keep(chunk, pos, pos + n);
-          pos += n;
-          this.remaining -= n;
+          if (pos === chunk.length) return NEED_MORE;
+          pos = this.takeRemaining(chunk, pos);
           if (this.remaining === 0) this.state = S_DONE;
           break;
         }
@@ -192,12 +196,8 @@ export class ResponseParser {
           break;
         }
         case S_CHUNK_DATA: {
-          const avail = chunk.length - pos;
-          if (avail === 0) return NEED_MORE;
-          const n = avail < this.remaining ? avail : this.remaining;
-          this.keep(chunk, pos, pos + n);
-          pos += n;
-          this.remaining -= n;
+          if (pos === chunk.length) return NEED_MORE;
+          pos = this.takeRemaining(chunk, pos);
           if (this.remaining === 0) {
             this.state = S_CHUNK_DATA_CRLF;
             this.crlfSeenCr = false;
