@@ -1,6 +1,7 @@
 /**
- * Processor clients compared against the simulator: the undici Pool client the workers use
- * (src/processors/client.ts), the raw keep-alive socket client and Bun's fetch.
+ * The processor client (src/processors/client.ts) over each transport, against the simulator:
+ * raw keep-alive sockets (the workers' default), undici's Pool and the runtime's fetch
+ * (bench/fetch-transport.ts, for comparison only).
  *
  *   bun bench/processor-clients.ts                 # simulator in a separate process (default)
  *   bun bench/processor-clients.ts --in-process    # simulator in this process (shares the thread; Bun only)
@@ -22,14 +23,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProcessorClient, type PayOutcome, type ProcessorClientOptions } from '../src/processors/client.ts';
-import { RawProcessorClient } from '../src/processors/raw-client.ts';
-import { FetchProcessorClient } from '../src/processors/fetch-client.ts';
+import { ProcessorClient, withDefaults, type PayOutcome, type ProcessorApi, type Transport } from '../src/processors/client.ts';
+import { RawTransport } from '../src/processors/raw-transport.ts';
+import { UndiciTransport } from '../src/processors/undici-transport.ts';
+import { FetchTransport } from './fetch-transport.ts';
 
-interface Client {
-  pay(correlationId: string, cents: number, requestedAtMs: number): Promise<PayOutcome>;
-  close(): Promise<void>;
-}
+type Client = ProcessorApi;
 
 const IN_PROCESS = process.argv.includes('--in-process');
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -38,7 +37,7 @@ const CONC_TOTAL = Number(process.env.CONC_TOTAL ?? 12_000);
 const INFLIGHT = Number(process.env.INFLIGHT ?? 64);
 const WARMUP = Number(process.env.WARMUP ?? 500);
 /** As the workers: MAX_INFLIGHT_PER_PROCESSOR 256 over 2 workers. */
-const OPTIONS: ProcessorClientOptions = { connections: 128, timeoutMs: 6000 };
+const OPTIONS = withDefaults({ connections: 128, timeoutMs: 6000 });
 const TOKEN = '123';
 const RUNTIME = process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`;
 const gc = (): void => {
@@ -48,10 +47,16 @@ const gc = (): void => {
 
 const ONLY = process.env.ONLY ? process.env.ONLY.split(',') : null;
 const CLIENTS: Array<{ key: string; name: string; make(url: string): Client }> = [
-  { key: 'undici', name: 'undici Pool', make: (url: string) => new ProcessorClient(url, OPTIONS) },
-  { key: 'raw', name: 'raw socket', make: (url: string) => new RawProcessorClient(url, OPTIONS) },
-  { key: 'fetch', name: process.versions.bun ? 'Bun fetch' : 'Node fetch', make: (url: string) => new FetchProcessorClient(url, OPTIONS) },
-].filter((client) => ONLY === null || ONLY.includes(client.key));
+  { key: 'undici', name: 'undici Pool', transport: UndiciTransport },
+  { key: 'raw', name: 'raw socket', transport: RawTransport },
+  { key: 'fetch', name: process.versions.bun ? 'Bun fetch' : 'Node fetch', transport: FetchTransport },
+]
+  .filter((client) => ONLY === null || ONLY.includes(client.key))
+  .map(({ key, name, transport }: { key: string; name: string; transport: new (url: string, options: typeof OPTIONS) => Transport }) => ({
+    key,
+    name,
+    make: (url: string) => new ProcessorClient(new transport(url, OPTIONS)),
+  }));
 
 interface Simulator {
   url: string;
@@ -61,13 +66,13 @@ interface Simulator {
 async function startSimulator(): Promise<Simulator> {
   if (IN_PROCESS) {
     if (typeof Bun === 'undefined') throw new Error('--in-process needs Bun (the simulator is Bun.serve)');
-    const { startProcessor } = await import('../src/simulator/processor.ts');
+    const { startProcessor } = await import('../tools/simulator/processor.ts');
     const processor = startProcessor({ name: 'default', port: 0, fee: 0.05, token: TOKEN, maxConcurrent: 10_000, maxQueued: 10_000 });
     return { url: processor.url, stop: () => processor.stop() };
   }
   // Next to this file when run from source; from the working directory when run as a bundle.
-  const here = resolve(dirname(fileURLToPath(import.meta.url)), '../src/simulator/main.ts');
-  const main = existsSync(here) ? here : resolve('src/simulator/main.ts');
+  const here = resolve(dirname(fileURLToPath(import.meta.url)), '../tools/simulator/main.ts');
+  const main = existsSync(here) ? here : resolve('tools/simulator/main.ts');
   const bun = typeof Bun !== 'undefined' ? process.execPath : resolve('node_modules/.bin/bun');
   // Ports 0: the simulator prints the ones it got (never the fixed 8001/8002 of `npm run local`).
   const proc = spawn(bun, [main], {

@@ -1,28 +1,24 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import net from 'node:net';
-import { ProcessorClient, type HealthOutcome, type LookupOutcome, type PayOutcome, type ProcessorClientOptions } from '../src/processors/client.ts';
-import { RawProcessorClient } from '../src/processors/raw-client.ts';
-import { FetchProcessorClient } from '../src/processors/fetch-client.ts';
+import { ProcessorClient, withDefaults, type ProcessorApi, type ProcessorClientOptions } from '../src/processors/client.ts';
+import { RawTransport } from '../src/processors/raw-transport.ts';
+import { UndiciTransport } from '../src/processors/undici-transport.ts';
+import { FetchTransport } from '../bench/fetch-transport.ts';
 import { startSimulator, type Simulator } from './support/simulator.ts';
 
 /**
- * The same behaviour, asserted for each processor client: the undici Pool client the workers use,
- * the raw keep-alive socket client, and Bun's fetch. Against the simulator (a separate process)
+ * The same behaviour, asserted for the processor client over each transport: undici's Pool, raw
+ * keep-alive sockets, and Bun's fetch (bench/, for comparison). Against the simulator (a separate process)
  * for the processor's semantics, and against small scripted servers for transport corner cases
  * (idle close, unsolicited bytes, late answers, chunked bodies) the simulator cannot produce.
  * No timing thresholds: only outcomes and what the servers saw.
  */
-interface Client {
-  pay(correlationId: string, cents: number, requestedAtMs: number): Promise<PayOutcome>;
-  lookup(correlationId: string): Promise<LookupOutcome>;
-  health(): Promise<HealthOutcome>;
-  close(): Promise<void>;
-}
+type Client = ProcessorApi;
 
 interface Kind {
   name: string;
   make(url: string, options: ProcessorClientOptions): Client;
-  /** Whether `connections` bounds the sockets (Bun's fetch pools per process). */
+  /** Whether `connections` bounds the sockets and lookups have their own (Bun's fetch pools per process). */
   boundsConnections: boolean;
   /**
    * Sockets used by strictly sequential calls. undici's Pool sometimes opens a second one: a
@@ -32,10 +28,14 @@ interface Kind {
 }
 
 const KINDS: Kind[] = [
-  { name: 'undici Pool (ProcessorClient)', make: (url, options) => new ProcessorClient(url, options), boundsConnections: true, sequentialSockets: 2 },
-  { name: 'raw sockets (RawProcessorClient)', make: (url, options) => new RawProcessorClient(url, options), boundsConnections: true, sequentialSockets: 1 },
-  { name: 'Bun fetch (FetchProcessorClient)', make: (url, options) => new FetchProcessorClient(url, options), boundsConnections: false, sequentialSockets: 1 },
+  { name: 'undici Pool (UndiciTransport)', make: (url, options) => new ProcessorClient(new UndiciTransport(url, withDefaults(options))), boundsConnections: true, sequentialSockets: 2 },
+  { name: 'raw sockets (RawTransport)', make: raw, boundsConnections: true, sequentialSockets: 1 },
+  { name: 'Bun fetch (FetchTransport)', make: (url, options) => new ProcessorClient(new FetchTransport(url, withDefaults(options))), boundsConnections: false, sequentialSockets: 1 },
 ];
+
+function raw(url: string, options: ProcessorClientOptions): Client {
+  return new ProcessorClient(new RawTransport(url, withDefaults(options)));
+}
 
 const OPTIONS: ProcessorClientOptions = { connections: 8, timeoutMs: 3000 };
 const HEALTH_WINDOW_MS = 300;
@@ -82,7 +82,7 @@ interface Received {
 type Script = (request: Received, socket: net.Socket, index: number) => void;
 
 /** A bare HTTP/1.1 server that parses requests minimally and lets the test write the answers byte by byte. */
-async function scriptedServer(script: Script): Promise<{ url: string; received: Received[]; connections: () => number; stop(): Promise<void> }> {
+async function scriptedServer(script: Script): Promise<{ url: string; received: Received[]; connections: () => number; open: () => number; stop(): Promise<void> }> {
   const received: Received[] = [];
   const sockets = new Set<net.Socket>();
   let connections = 0;
@@ -116,6 +116,7 @@ async function scriptedServer(script: Script): Promise<{ url: string; received: 
     url: `http://127.0.0.1:${port}`,
     received,
     connections: () => connections,
+    open: () => sockets.size,
     async stop() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -181,7 +182,7 @@ for (const kind of KINDS) {
       test('timeout (processor delay above the client timeout): unknown, and the payment lands later', async () => {
         await sim.default.setDelay(2000);
         const id = crypto.randomUUID();
-        expect((await client(sim.default.url, { timeoutMs: 150 }).pay(id, 1990, REQUESTED_AT)).kind).toBe('unknown');
+        expect(await client(sim.default.url, { timeoutMs: 150 }).pay(id, 1990, REQUESTED_AT)).toMatchObject({ kind: 'unknown', timedOut: true });
         expect(await sim.default.getPayment(id)).toBeNull(); // still in the processor's delay
         await eventually(async () => (await sim.default.getPayment(id)) !== null);
       });
@@ -189,14 +190,14 @@ for (const kind of KINDS) {
       test("fault 'reset' after the insert: unknown, although recorded", async () => {
         await sim.default.setFault('reset');
         const id = crypto.randomUUID();
-        expect((await client().pay(id, 1990, REQUESTED_AT)).kind).toBe('unknown');
+        expect(await client().pay(id, 1990, REQUESTED_AT)).toMatchObject({ kind: 'unknown', timedOut: false });
         expect(await sim.default.getPayment(id)).not.toBeNull();
       });
 
       test("fault 'hang' after the insert: unknown at the timeout, although recorded", async () => {
         await sim.default.setFault('hang');
         const id = crypto.randomUUID();
-        expect((await client(sim.default.url, { timeoutMs: 200 }).pay(id, 1990, REQUESTED_AT)).kind).toBe('unknown');
+        expect(await client(sim.default.url, { timeoutMs: 200 }).pay(id, 1990, REQUESTED_AT)).toMatchObject({ kind: 'unknown', timedOut: true });
         expect(await sim.default.getPayment(id)).not.toBeNull();
       });
 
@@ -210,7 +211,7 @@ for (const kind of KINDS) {
       test("fault 'status-503': unknown (unexpected status), although recorded", async () => {
         await sim.default.setFault('status-503');
         const id = crypto.randomUUID();
-        expect(await client().pay(id, 1990, REQUESTED_AT)).toMatchObject({ kind: 'unknown', reason: 'unexpected HTTP 503' });
+        expect(await client().pay(id, 1990, REQUESTED_AT)).toMatchObject({ kind: 'unknown', reason: 'unexpected HTTP 503', timedOut: false });
         expect(await sim.default.getPayment(id)).not.toBeNull();
       });
 
@@ -318,7 +319,11 @@ for (const kind of KINDS) {
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
           expect(await c.lookup(crypto.randomUUID())).toEqual({ kind: 'found', requestedAtMs: REQUESTED_AT, cents: 1990 });
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
-          expect(server.connections()).toBe(1);
+          // Both pays on one kept-alive connection; the lookup on its own (the lookup pool), where there is one.
+          const [first, lookup, second] = server.received.map((r) => r.connection);
+          expect(second).toBe(first!);
+          expect(lookup !== first).toBe(kind.boundsConnections);
+          expect(server.connections()).toBe(kind.boundsConnections ? 2 : 1);
         } finally {
           await server.stop();
         }
@@ -349,7 +354,8 @@ for (const kind of KINDS) {
         try {
           const c = client(server.url, { connections: 1 });
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
-          await Bun.sleep(200);
+          // Closed both ways: the client has seen the server's close and answered it.
+          await eventually(async () => server.open() === 0);
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
           expect(server.received.length).toBe(2);
         } finally {
@@ -402,7 +408,8 @@ for (const kind of KINDS) {
         try {
           const c = client(server.url, { connections: 1 });
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
-          await Bun.sleep(20);
+          // The unasked bytes made the client drop that connection.
+          await eventually(async () => server.open() === 0);
           expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
         } finally {
           await server.stop();
@@ -415,7 +422,7 @@ for (const kind of KINDS) {
 describe('raw sockets only', () => {
   test('a call still queued at its timeout (all sockets busy) is rejected and never sent', async () => {
     const server = await scriptedServer(() => undefined); // never answers
-    const c = new RawProcessorClient(server.url, { connections: 1, timeoutMs: 200 });
+    const c = raw(server.url, { connections: 1, timeoutMs: 200 });
     try {
       const first = crypto.randomUUID();
       const second = crypto.randomUUID();
@@ -438,7 +445,7 @@ describe('raw sockets only', () => {
       socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n');
       socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 0\r\n\r\n');
     });
-    const c = new RawProcessorClient(server.url, { connections: 1, timeoutMs: 2000 });
+    const c = raw(server.url, { connections: 1, timeoutMs: 2000 });
     try {
       expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
       expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
@@ -451,7 +458,7 @@ describe('raw sockets only', () => {
 
   test('an idle socket older than keepAliveTimeoutMs is replaced, not reused', async () => {
     const server = await scriptedServer((_request, socket) => socket.write(OK_200));
-    const c = new RawProcessorClient(server.url, { connections: 1, timeoutMs: 2000, keepAliveTimeoutMs: 50 });
+    const c = raw(server.url, { connections: 1, timeoutMs: 2000, keepAliveTimeoutMs: 50 });
     try {
       expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
       expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
@@ -477,7 +484,7 @@ describe('raw sockets only', () => {
       `HTTP/1.1 200 OK\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${' '.repeat(2 * 1024 * 1024)}`,
     ];
     const server = await scriptedServer((_request, socket, index) => socket.write(answers[index] ?? OK_200));
-    const c = new RawProcessorClient(server.url, { connections: 1, timeoutMs: 2000 });
+    const c = raw(server.url, { connections: 1, timeoutMs: 2000 });
     try {
       for (let i = 0; i < 3; i++) expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('unknown');
       expect((await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).kind).toBe('recorded');
@@ -495,10 +502,10 @@ describe('raw sockets only', () => {
     const server = await scriptedServer((_request, socket) => {
       setTimeout(() => socket.write(OK_200), 100);
     });
-    const c = new RawProcessorClient(server.url, { connections: 2, timeoutMs: 2000 });
+    const c = raw(server.url, { connections: 2, timeoutMs: 2000 });
     try {
       const inFlight = c.pay(crypto.randomUUID(), 1990, REQUESTED_AT);
-      await Bun.sleep(20);
+      await eventually(async () => server.received.length === 1);
       const closed = c.close();
       expect(await c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)).toMatchObject({ kind: 'rejected', status: 0 });
       expect((await inFlight).kind).toBe('recorded');
