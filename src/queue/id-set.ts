@@ -2,23 +2,46 @@
  * A set of 128-bit ids (UUIDs as four uint32 words) in one flat Uint32Array with open addressing
  * and linear probing: no object or string per id, so a few hundred thousand accepted payments
  * cost a few MB and no GC pressure. The all-zero id marks an empty bucket, so the nil UUID is
- * tracked by a flag of its own. Grows at a load of 1/2.
+ * tracked by a flag of its own.
+ *
+ * Memory is bounded by `maxIds`: the table grows (doubling) at a load of 1/2 up to the smallest
+ * table that holds `maxIds` at a load of 3/4, 16 bytes a bucket, and no further (4,065,536 ids:
+ * 8M buckets, 128 MB; 1,065,536: 2M buckets, 32 MB). `hasRoom` turns false at `maxIds`, so the
+ * caller refuses new ids before that; `add` itself never refuses (replay must rebuild whatever
+ * the journal holds), and past `maxIds` it keeps growing at a load of 3/4.
  */
 export class IdSet {
   private table: Uint32Array;
   private mask: number;
   private stored = 0;
   private hasNil = false;
+  private readonly maxBuckets: number;
 
-  constructor(initialBuckets = 1 << 16) {
+  constructor(
+    initialBuckets = 1 << 16,
+    readonly maxIds = Infinity,
+  ) {
     let buckets = 16;
     while (buckets < initialBuckets) buckets <<= 1;
-    this.table = new Uint32Array(buckets * 4);
-    this.mask = buckets - 1;
+    let maxBuckets = 16;
+    while (maxBuckets * 3 < maxIds * 4) maxBuckets *= 2;
+    this.maxBuckets = maxBuckets;
+    this.table = new Uint32Array(Math.min(buckets, maxBuckets) * 4);
+    this.mask = Math.min(buckets, maxBuckets) - 1;
   }
 
   get size(): number {
     return this.stored + (this.hasNil ? 1 : 0);
+  }
+
+  /** False once `maxIds` ids are held: a new id must then be refused (503), before memory runs out. */
+  get hasRoom(): boolean {
+    return this.size < this.maxIds;
+  }
+
+  /** Bytes held by the table. */
+  get bytes(): number {
+    return this.table.byteLength;
   }
 
   /** Adds the id at `words[index..index+4)`; false when it was already present. */
@@ -32,7 +55,9 @@ export class IdSet {
       this.hasNil = true;
       return true;
     }
-    if ((this.stored + 1) * 2 > this.mask + 1) this.grow();
+    const buckets = this.mask + 1;
+    const load = buckets < this.maxBuckets ? 2 : 4 / 3;
+    if ((this.stored + 1) * load > buckets) this.grow();
     return this.insert(a, b, c, d);
   }
 
