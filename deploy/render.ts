@@ -27,6 +27,11 @@ const lb = topology.loadBalancer;
 export function renderHaproxy(options: LbOptions): string {
   const check = lb.healthCheck;
   const servers = topology.gateways.map((gateway) => `    server ${gateway.name} unix@${socketPath(gateway, options.socketDir)}`);
+  const instances = topology.gateways.length;
+  const ownerRules = topology.gateways.map((gateway, index) => {
+    const digits = Array.from({ length: 16 }, (_, digit) => digit).filter((digit) => digit % instances === index);
+    return `    use-server ${gateway.name} if { var(txn.id_digit) -m str ${digits.map((digit) => digit.toString(16)).join(' ')} }`;
+  });
   return [
     `# ${GENERATED_NOTE}`,
     '# The gateways listen on unix sockets; /internal/* (between instances) is never forwarded.',
@@ -62,6 +67,11 @@ export function renderHaproxy(options: LbOptions): string {
     '',
     'backend gateways',
     '    balance roundrobin',
+    '    # A payment goes straight to the instance that owns its correlationId (the last hex digit',
+    '    # modulo the number of instances, as the gateways\' ownerOf): no forwarding between them.',
+    '    option http-buffer-request',
+    "    http-request set-var(txn.id_digit) req.body,json_query('$.correlationId'),bytes(35,1),lower if { path /payments } { method POST }",
+    ...ownerRules,
     '    option httpchk',
     `    http-check send meth GET uri ${check.path} ver HTTP/1.1 hdr host load-balancer`,
     '    http-check expect status 200',

@@ -116,8 +116,8 @@ export function journalVolume(instance: GatewayInstance): string {
 
 /**
  * The environment of one gateway instance: its socket, its journal directory, the other
- * instances as PEERS (so its summary covers the whole deployment), and whether it polls
- * service-health.
+ * instances as PEERS in deployment order and its own place in it (so its summary covers the whole
+ * deployment, and each correlationId has one owner), and whether it polls service-health.
  */
 export function gatewayEnv(instance: GatewayInstance, socketDir: string, journalDir: string, processors: ProcessorUrls = topology.processors): Record<string, string> {
   const peers = topology.gateways.filter((other) => other.name !== instance.name).map((other) => `unix:${socketPath(other, socketDir)}`);
@@ -126,6 +126,7 @@ export function gatewayEnv(instance: GatewayInstance, socketDir: string, journal
     SOCKET_PATH: socketPath(instance, socketDir),
     JOURNAL_DIR: journalDir,
     PEERS: peers.join(','),
+    INSTANCE_INDEX: String(topology.gateways.findIndex((other) => other.name === instance.name)),
     HEALTH_POLL: String(instance.healthPoll),
     DEFAULT_PROCESSOR_URL: processors.default,
     FALLBACK_PROCESSOR_URL: processors.fallback,

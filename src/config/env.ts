@@ -17,15 +17,26 @@ export interface GatewayConfig {
   processorTimeoutMs: number;
   /** Transport of processor calls: raw keep-alive sockets (default) or undici's Pool. */
   processorClient: 'raw' | 'undici';
+  /** Calls one processor takes at once from the whole deployment; each instance gets its share. */
+  processorConcurrency: number;
   /** Upper bound on calls in flight to one processor from this instance (all workers together). */
   maxInflightPerProcessor: number;
   healthIntervalMs: number;
   /** Whether this instance polls service-health itself (one poller per deployment is enough). */
   healthPoll: boolean;
-  /** Other instances of the deployment (http://host:port or unix:/path.sock): summaries and purges span them all. */
+  /** Other instances of the deployment (http://host:port or unix:/path.sock), in deployment order without this one. */
   peers: string[];
-  /** How long a payment may wait for default before it may go to a healthy, fast fallback. */
+  /** This instance's position in the deployment (0 .. peers.length): it owns the correlationIds that map to it. */
+  instanceIndex: number;
+  /** Fees of the two processors, as fractions (0.05 = 5%): the hold rule weighs them. */
+  defaultFee: number;
+  fallbackFee: number;
+  /** Settlement-time budget: past it, a waiting payment goes to any processor that can take it. */
+  maxSettleMs: number;
+  /** How long a payment may wait for a failing default before a healthy, fast fallback takes it. */
   maxHoldMs: number;
+  /** Shortest lag behind now of an auditor's window: requestedAt is dated so both sides hold a payment by then. */
+  auditLagMs: number;
   /** Latency above which a processor counts as slow (seed design: 200 ms). */
   latencyThresholdMs: number;
   /** Consecutive failed calls that open a processor's circuit breaker. */
@@ -34,7 +45,7 @@ export interface GatewayConfig {
   probeIntervalMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  /** After this long, an in-doubt payment the processor still does not hold may go elsewhere. */
+  /** After this long since its last call, an in-doubt payment the processor still does not hold may go elsewhere. */
   doubtReleaseMs: number;
   maxBodyBytes: number;
   shutdownGraceMs: number;
@@ -112,6 +123,27 @@ function journalDir(env: Env, socketPath: string | null, port: number): string |
   return `.run/journal/${instance}`;
 }
 
+/** A fee as a fraction: "0.05" or "5%". */
+function fee(env: Env, name: string, fallback: number): number {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return fallback;
+  const match = /^(\d+(?:\.\d+)?)(%?)$/.exec(raw);
+  const value = match ? Number(match[1]) / (match[2] ? 100 : 1) : NaN;
+  if (!(value >= 0 && value < 1)) throw new ConfigError(`${name} must be a fee such as 0.05 or 5%, got "${raw}"`);
+  return value;
+}
+
+/**
+ * How long holding a payment for a failing default pays, by expected value: holding gains
+ * (fallbackFee - defaultFee) of the amount when default comes back, and risks the whole
+ * (1 - defaultFee) if the payment is never settled. Taking that risk as spread evenly over the
+ * settlement budget (hazard 1/maxSettleMs), holding for t costs about t/maxSettleMs x (1 - defaultFee),
+ * so it pays up to t = maxSettleMs x (fallbackFee - defaultFee) / (1 - defaultFee).
+ */
+export function expectedValueHoldMs(defaultFee: number, fallbackFee: number, maxSettleMs: number): number {
+  return Math.max(0, Math.round((maxSettleMs * (fallbackFee - defaultFee)) / (1 - defaultFee)));
+}
+
 function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
   const value = integer(env, name, fallback, min, max);
   if ((value & (value - 1)) !== 0) throw new ConfigError(`${name} must be a power of two, got ${value}`);
@@ -129,25 +161,38 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     fallbackProcessorUrl: httpUrl(env, 'FALLBACK_PROCESSOR_URL', 'http://payment-processor-fallback:8080'),
     paymentWorkers: integer(env, 'PAYMENT_WORKERS', 2, 1, 16),
     queueCapacity: powerOfTwo(env, 'QUEUE_CAPACITY', 65536, 2, 1 << 24),
-    ledgerCapacity: integer(env, 'LEDGER_CAPACITY', 4_000_000, 1, 64_000_000),
+    ledgerCapacity: integer(env, 'LEDGER_CAPACITY', 1_000_000, 1, 64_000_000),
     processorTimeoutMs: integer(env, 'PROCESSOR_TIMEOUT_MS', 6000, 10, 600_000),
     processorClient: choice(env, 'PROCESSOR_CLIENT', ['raw', 'undici'] as const, 'raw'),
-    maxInflightPerProcessor: integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', 256, 1, 10_000),
+    processorConcurrency: integer(env, 'PROCESSOR_CONCURRENCY', 700, 1, 100_000),
+    maxInflightPerProcessor: 0,
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 5050, 100, 600_000),
     healthPoll: boolean(env, 'HEALTH_POLL', true),
     peers: peerList(env, 'PEERS'),
-    maxHoldMs: integer(env, 'MAX_HOLD_MS', 10_000, 0, 86_400_000),
+    instanceIndex: 0,
+    defaultFee: fee(env, 'DEFAULT_FEE', 0.05),
+    fallbackFee: fee(env, 'FALLBACK_FEE', 0.15),
+    maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),
+    maxHoldMs: 0,
+    auditLagMs: integer(env, 'AUDIT_LAG_MS', 1500, 0, 600_000),
     latencyThresholdMs: integer(env, 'LATENCY_THRESHOLD_MS', 200, 1, 600_000),
     breakerFailureThreshold: integer(env, 'BREAKER_FAILURE_THRESHOLD', 3, 1, 1000),
     probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 250, 10, 60_000),
     retryBaseMs: integer(env, 'RETRY_BASE_MS', 50, 1, 60_000),
     retryMaxMs: integer(env, 'RETRY_MAX_MS', 2000, 1, 600_000),
-    doubtReleaseMs: integer(env, 'DOUBT_RELEASE_MS', 30_000, 0, 86_400_000),
+    doubtReleaseMs: integer(env, 'DOUBT_RELEASE_MS', 15_000, 0, 86_400_000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 4096, 64, 1 << 20),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     journalDir: journalDir(env, socketPath, port),
     journalFsyncMs: integer(env, 'JOURNAL_FSYNC_MS', 0, 0, 60_000),
   };
+  const instances = config.peers.length + 1;
+  config.instanceIndex = integer(env, 'INSTANCE_INDEX', 0, 0, config.peers.length);
+  config.maxInflightPerProcessor = integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', Math.max(1, Math.floor(config.processorConcurrency / instances)), 1, 100_000);
+  config.maxHoldMs = integer(env, 'MAX_HOLD_MS', expectedValueHoldMs(config.defaultFee, config.fallbackFee, config.maxSettleMs), 0, 86_400_000);
+  if (config.fallbackFee < config.defaultFee) {
+    throw new ConfigError(`FALLBACK_FEE (${config.fallbackFee}) must not be below DEFAULT_FEE (${config.defaultFee}): default is the cheaper processor`);
+  }
   if (config.retryMaxMs < config.retryBaseMs) {
     throw new ConfigError(`RETRY_MAX_MS (${config.retryMaxMs}) must not be below RETRY_BASE_MS (${config.retryBaseMs})`);
   }

@@ -64,15 +64,19 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     }
   }
   const { shared, attached } = createSharedState(config);
-  const acceptedIds = new IdSet();
+  // Ids are settled payments plus those queued or held: hasRoom turns false before memory would.
+  const acceptedIds = new IdSet(undefined, config.ledgerCapacity + config.queueCapacity);
   const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
   const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
+  const instances: (PeerClient | null)[] = [...peers];
+  instances.splice(config.instanceIndex, 0, null);
   const journal = config.journalDir === null ? null : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log);
   const routes: GatewayRoutes = new GatewayRoutes({
     ...attached,
     acceptedIds,
     journal,
     ledgerReader: peers.length > 0 ? new ClusterLedger(local, peers) : local,
+    instances,
   });
 
   const drained = new Map<string, number>();

@@ -5,7 +5,7 @@ import { PeerClient } from '../ledger/peer-client.ts';
 import type { ProcessorApi } from '../processors/client.ts';
 import { createProcessorClient } from '../processors/create-client.ts';
 import { SettlementPolicy } from '../settlement/policy.ts';
-import { Field } from './signals.ts';
+import { Field, Time } from './signals.ts';
 
 /**
  * Keeps the shared signals' service-health reports fresh. An instance with HEALTH_POLL polls each
@@ -58,7 +58,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
         const report = result.status === 'fulfilled' ? result.value[key] : null;
         if (report && (freshest === null || report.ageMs < freshest.ageMs)) freshest = report;
       }
-      const known = signals.get(processor, Field.HealthAt);
+      const known = signals.time(processor, Time.HealthAt);
       if (freshest && (known === 0 || signals.now() - freshest.ageMs > known)) publish(processor, freshest.failing, freshest.minResponseTime, freshest.ageMs);
     }
     timers[2] = setTimeout(() => copyFromPeers(peers), PEER_COPY_INTERVAL_MS);
@@ -68,7 +68,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
   if (config.healthPoll) {
     const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
     for (const processor of [DEFAULT, FALLBACK] as const) {
-      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, timeoutMs: config.processorTimeoutMs }).then((client) => poll(processor, client));
+      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, lookupConnections: 1, timeoutMs: config.processorTimeoutMs }).then((client) => poll(processor, client));
     }
   } else if (config.peers.length > 0) {
     copyFromPeers(config.peers.map((address) => new PeerClient(address, 1000)));

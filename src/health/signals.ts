@@ -6,16 +6,22 @@ import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/le
  * their own calls observe, the breaker state lives here so both workers obey one breaker, and
  * the HTTP thread reads it all for GET /health.
  *
- * Times are ms since `epochMs` (int32 holds 24 days of that), so they fit Atomics-capable slots.
+ *   Int32 slots (Atomics), per processor 32:        global, from index 64:
+ *   0 healthFailing   1 healthMinResponseMs          64 waiting (held by workers)
+ *   2 observedLatencyMs 3 consecutiveFailures        65 inDoubt
+ *   4 inflight        5 breaker (Breaker)            66 settled
+ *   6 probeInFlight   7 settled   8 failures         67 duplicatesDropped
+ *   9 healthRateLimited 10 latencyPeakMs             68 purges   69 timedOut
  *
- *   per processor, 32 Int32 slots:            global, from index 64:
- *   0 healthFailing   1 healthMinResponseMs    64 held (waiting in workers)
- *   2 healthAt        3 observedLatencyMs      65 inDoubt
- *   4 observedAt      5 consecutiveFailures    66 settled
- *   6 inflight        7 breaker (Breaker)      67 duplicatesDropped
- *   8 breakerSince    9 probeInFlight
- *   10 lastProbeAt   11 backoffUntil
- *   12 lastSuccessAt 13 settled  14 failures  15 healthRateLimited
+ *   Float64 slots (times), per processor 16:         global, from index 32:
+ *   0 healthAt  1 observedAt  2 breakerSince         32 purgedAt (epoch ms)
+ *   3 lastProbeAt  4 backoffUntil  5 lastSuccessAt
+ *   6 latencyPeakAt
+ *
+ * Times are ms since `epochMs` as doubles: no wrap-around however long an instance lives (int32
+ * milliseconds wrapped after 24.8 days). Aligned Float64 accesses on shared memory are tear-free
+ * by the memory model; they carry no ordering with other slots, and no decision reads a time
+ * together with another slot as one value (the breaker's state changes go through Int32 CAS).
  */
 export enum Breaker {
   Closed = 0,
@@ -25,47 +31,63 @@ export enum Breaker {
 export enum Field {
   HealthFailing = 0,
   HealthMinResponseMs = 1,
-  HealthAt = 2,
-  ObservedLatencyMs = 3,
-  ObservedAt = 4,
-  ConsecutiveFailures = 5,
-  Inflight = 6,
-  Breaker = 7,
-  BreakerSince = 8,
-  ProbeInFlight = 9,
-  LastProbeAt = 10,
-  BackoffUntil = 11,
-  LastSuccessAt = 12,
-  Settled = 13,
-  Failures = 14,
-  HealthRateLimited = 15,
+  ObservedLatencyMs = 2,
+  ConsecutiveFailures = 3,
+  Inflight = 4,
+  Breaker = 5,
+  ProbeInFlight = 6,
+  Settled = 7,
+  Failures = 8,
+  HealthRateLimited = 9,
+  /** Highest latency observed since `Time.LatencyPeakAt` (a call, a timeout, or a health report). */
+  LatencyPeakMs = 10,
+}
+
+export enum Time {
+  HealthAt = 0,
+  ObservedAt = 1,
+  BreakerSince = 2,
+  LastProbeAt = 3,
+  BackoffUntil = 4,
+  LastSuccessAt = 5,
+  LatencyPeakAt = 6,
 }
 
 export enum Counter {
-  Held = 64,
+  /** Payments a worker took from the ring and holds until a processor can take them. */
+  Waiting = 64,
   InDoubt = 65,
   Settled = 66,
   DuplicatesDropped = 67,
+  Purges = 68,
+  TimedOut = 69,
 }
 
 const STRIDE = 32;
 const INTS = 80;
+const TIME_STRIDE = 16;
+const PURGED_AT = 32;
+const TIMES = 40;
 /** Time slots use 0 for "never", so times start at 1. */
 const NEVER = 0;
+/** A latency peak is forgotten after this long (the next observation starts a new one). */
+const PEAK_MEMORY_MS = 3000;
 
 export class Signals {
   readonly buffer: SharedArrayBuffer;
   readonly epochMs: number;
   private readonly slots: Int32Array;
+  private readonly times: Float64Array;
 
   static create(): Signals {
-    return new Signals(new SharedArrayBuffer(INTS * 4), Date.now() - 1);
+    return new Signals(new SharedArrayBuffer(INTS * 4 + TIMES * 8), Date.now() - 1);
   }
 
   constructor(buffer: SharedArrayBuffer, epochMs: number) {
     this.buffer = buffer;
     this.epochMs = epochMs;
-    this.slots = new Int32Array(buffer);
+    this.slots = new Int32Array(buffer, 0, INTS);
+    this.times = new Float64Array(buffer, INTS * 4, TIMES);
   }
 
   /** Now, in this buffer's time base. */
@@ -89,6 +111,14 @@ export class Signals {
     return Atomics.compareExchange(this.slots, processor * STRIDE + field, expected, replacement) === expected;
   }
 
+  time(processor: ProcessorIndex, time: Time): number {
+    return this.times[processor * TIME_STRIDE + time];
+  }
+
+  setTime(processor: ProcessorIndex, time: Time, value: number): void {
+    this.times[processor * TIME_STRIDE + time] = value;
+  }
+
   count(counter: Counter): number {
     return Atomics.load(this.slots, counter);
   }
@@ -97,11 +127,39 @@ export class Signals {
     Atomics.add(this.slots, counter, delta);
   }
 
+  /** Epoch ms of the last purge: payments accepted at or before it are forgotten. */
+  get purgedAt(): number {
+    return this.times[PURGED_AT];
+  }
+
+  /** Records a purge; the caller accepts nothing at or before `atMs` after this. */
+  purge(atMs: number): void {
+    this.times[PURGED_AT] = atMs;
+    Atomics.add(this.slots, Counter.Purges, 1);
+  }
+
   /** Publishes a service-health report received `ageMs` ago (by a peer, when not polled here). */
   publishHealth(processor: ProcessorIndex, failing: boolean, minResponseMs: number, ageMs = 0): void {
+    const minResponse = Math.max(0, Math.min(minResponseMs | 0, 0x7fffffff));
     this.set(processor, Field.HealthFailing, failing ? 1 : 0);
-    this.set(processor, Field.HealthMinResponseMs, Math.max(0, Math.min(minResponseMs | 0, 0x7fffffff)));
-    this.set(processor, Field.HealthAt, Math.max(1, this.now() - Math.max(0, ageMs)));
+    this.set(processor, Field.HealthMinResponseMs, minResponse);
+    this.setTime(processor, Time.HealthAt, Math.max(1, this.now() - Math.max(0, ageMs)));
+    this.notePeak(processor, minResponse);
+  }
+
+  /** A call to `processor` took (or has been waiting for) `latencyMs`. */
+  observeLatency(processor: ProcessorIndex, latencyMs: number): void {
+    this.set(processor, Field.ObservedLatencyMs, latencyMs);
+    this.setTime(processor, Time.ObservedAt, this.now());
+    this.notePeak(processor, latencyMs);
+  }
+
+  private notePeak(processor: ProcessorIndex, latencyMs: number): void {
+    const now = this.now();
+    if (latencyMs >= this.get(processor, Field.LatencyPeakMs) || now - this.time(processor, Time.LatencyPeakAt) > PEAK_MEMORY_MS) {
+      this.set(processor, Field.LatencyPeakMs, latencyMs);
+      this.setTime(processor, Time.LatencyPeakAt, now);
+    }
   }
 
   /**
@@ -109,15 +167,21 @@ export class Signals {
    * worker observed and the last health report.
    */
   latencyEstimate(processor: ProcessorIndex): number {
-    const observedAt = this.get(processor, Field.ObservedAt);
-    const healthAt = this.get(processor, Field.HealthAt);
+    const observedAt = this.time(processor, Time.ObservedAt);
+    const healthAt = this.time(processor, Time.HealthAt);
     if (observedAt === NEVER && healthAt === NEVER) return 0;
     return observedAt >= healthAt ? this.get(processor, Field.ObservedLatencyMs) : this.get(processor, Field.HealthMinResponseMs);
   }
 
+  /** The longest a call to `processor` is expected to take now: the recent peak, or the estimate if higher. */
+  latencyPeak(processor: ProcessorIndex): number {
+    const recent = this.now() - this.time(processor, Time.LatencyPeakAt) <= PEAK_MEMORY_MS ? this.get(processor, Field.LatencyPeakMs) : 0;
+    return Math.max(recent, this.latencyEstimate(processor));
+  }
+
   /** Health says failing, and no call has succeeded since it said so. */
   reportedFailing(processor: ProcessorIndex): boolean {
-    return this.get(processor, Field.HealthFailing) === 1 && this.get(processor, Field.HealthAt) >= this.get(processor, Field.LastSuccessAt);
+    return this.get(processor, Field.HealthFailing) === 1 && this.time(processor, Time.HealthAt) >= this.time(processor, Time.LastSuccessAt);
   }
 
   snapshot(): Record<string, unknown> {
@@ -128,9 +192,10 @@ export class Signals {
       health: {
         failing: this.get(p, Field.HealthFailing) === 1,
         minResponseTime: this.get(p, Field.HealthMinResponseMs),
-        checkedMsAgo: this.get(p, Field.HealthAt) === NEVER ? null : this.now() - this.get(p, Field.HealthAt),
+        checkedMsAgo: this.time(p, Time.HealthAt) === NEVER ? null : Math.round(this.now() - this.time(p, Time.HealthAt)),
       },
       observedLatencyMs: this.get(p, Field.ObservedLatencyMs),
+      latencyPeakMs: this.latencyPeak(p),
       consecutiveFailures: this.get(p, Field.ConsecutiveFailures),
       inflight: this.get(p, Field.Inflight),
       healthRateLimited: this.get(p, Field.HealthRateLimited),

@@ -63,7 +63,9 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
         POST: async (request) => {
           if (!acceptableContentType(request)) return toResponse(UNSUPPORTED_MEDIA_TYPE);
           const body = await readBody(request, listen.maxBodyBytes);
-          return body === null ? tooLarge.clone() : toResponse(routes.acceptPayment(body));
+          if (body === null) return tooLarge.clone();
+          const reply = routes.acceptPayment(body);
+          return reply instanceof Promise ? reply.then(toResponse) : toResponse(reply);
         },
       },
       '/payments-summary': {
@@ -88,6 +90,12 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
         },
       },
       '/internal/health': { GET: () => toResponse(routes.internalHealth()) },
+      '/internal/payments': {
+        POST: async (request) => {
+          const body = await readBody(request, listen.maxBodyBytes);
+          return body === null ? tooLarge.clone() : toResponse(routes.acceptForwarded(body));
+        },
+      },
     },
     fetch(request) {
       const path = new URL(request.url).pathname;

@@ -5,7 +5,8 @@ import { centsToJsonNumber } from '../ledger/money.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import type { IdSet } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
-import { Counter, Field, type Signals } from '../health/signals.ts';
+import { Counter, Field, Time, type Signals } from '../health/signals.ts';
+import type { PeerClient } from '../ledger/peer-client.ts';
 import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
 
@@ -31,6 +32,7 @@ export const ROUTE_METHODS: Readonly<Record<string, string>> = {
   '/internal/totals': 'GET',
   '/internal/purge': 'POST',
   '/internal/health': 'GET',
+  '/internal/payments': 'POST',
 };
 
 export interface Reply {
@@ -47,6 +49,7 @@ export const errorReply = (status: number, message: string): Reply => reply(stat
 export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
 const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
 const JOURNAL_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded durably, retry shortly'), retryAfter: 1 };
+const OWNER_UNREACHABLE: Reply = { ...errorReply(503, 'the instance that owns this correlationId cannot be reached, retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
 export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
@@ -67,6 +70,16 @@ export interface RouteDeps {
   signals: Signals;
   config: GatewayConfig;
   journal: AcceptJournal | null;
+  /**
+   * Every instance of the deployment in order, this one as null: correlationId c belongs to
+   * instance ownerOf(c), and only its owner accepts it, so one id is never settled by two instances.
+   */
+  instances: readonly (PeerClient | null)[];
+}
+
+/** The instance that owns a correlationId: its last hex digit modulo the number of instances (the load balancer routes by the same rule). */
+export function ownerOf(id: Uint32Array, instances: number): number {
+  return (id[3]! & 0xf) % instances;
 }
 
 /**
@@ -84,15 +97,33 @@ export class GatewayRoutes {
     this.ledgerReserve = 2 * deps.config.maxInflightPerProcessor;
   }
 
-  acceptPayment(body: Uint8Array): Reply {
-    const { ring, ledger, acceptedIds, signals, journal } = this.deps;
+  /** POST /payments: accepted here when this instance owns the id, else answered by its owner. */
+  acceptPayment(body: Uint8Array): Reply | Promise<Reply> {
     const parsed = this.parsed;
     const problem = parsePayment(body, parsed);
     if (problem !== null) return errorReply(400, problem);
-    if (ledger.free - ring.size - signals.count(Counter.Held) <= this.ledgerReserve) return LEDGER_FULL;
+    const { instances } = this.deps;
+    const owner = instances.length > 1 ? instances[ownerOf(parsed.id, instances.length)] : null;
+    // A copy: the server may reuse the body's memory once this returns.
+    if (owner) return owner.forwardPayment(body.slice()).catch(() => OWNER_UNREACHABLE);
+    return this.acceptParsed(parsed);
+  }
+
+  /** POST /internal/payments: a peer forwards the payments this instance owns; accepted here whatever the id. */
+  acceptForwarded(body: Uint8Array): Reply {
+    const problem = parsePayment(body, this.parsed);
+    if (problem !== null) return errorReply(400, problem);
+    return this.acceptParsed(this.parsed);
+  }
+
+  private acceptParsed(parsed: ParsedPayment): Reply {
+    const { ring, ledger, acceptedIds, signals, journal } = this.deps;
+    // Refused before memory could run out: the ledger (and, with it, the accepted-id set) has a fixed capacity.
+    if (ledger.free - ring.size - signals.count(Counter.Waiting) <= this.ledgerReserve || !acceptedIds.hasRoom) return LEDGER_FULL;
     if (ring.size >= ring.capacity - RING_MARGIN) return QUEUE_FULL;
     if (!acceptedIds.add(parsed.id, 0)) return ACCEPTED;
-    const acceptedAt = Date.now();
+    // Strictly after the last purge: what a purge forgets is told apart by acceptance time.
+    const acceptedAt = Math.max(Date.now(), signals.purgedAt + 1);
     if (journal !== null) {
       try {
         journal.accepted(parsed.id, parsed.cents, acceptedAt);
@@ -139,6 +170,8 @@ export class GatewayRoutes {
 
   /** Forgets this instance's records and accepted ids (the deployment-wide purge calls it on each). */
   purgeLocal(): void {
+    // Workers forget what they hold that was accepted up to now (see Settler), the ledger what it recorded.
+    this.deps.signals.purge(Math.max(Date.now(), this.deps.signals.purgedAt + 1));
     this.deps.ledger.purge();
     this.deps.acceptedIds.clear();
     this.deps.journal?.purge();
@@ -153,10 +186,13 @@ export class GatewayRoutes {
       processors,
       queues: {
         pending: ring.size,
-        failed: signals.count(Counter.Held),
+        waiting: signals.count(Counter.Waiting),
+        /** The former name of `waiting`, kept for one release. */
+        failed: signals.count(Counter.Waiting),
         inDoubt: signals.count(Counter.InDoubt),
         settled: signals.count(Counter.Settled),
         duplicatesDropped: signals.count(Counter.DuplicatesDropped),
+        timedOutCalls: signals.count(Counter.TimedOut),
       },
       journal: this.deps.journal?.status() ?? { enabled: false },
     });
@@ -176,9 +212,9 @@ export class GatewayRoutes {
     const { signals } = this.deps;
     const now = signals.now();
     const report = (p: typeof DEFAULT | typeof FALLBACK) => {
-      const at = signals.get(p, Field.HealthAt);
+      const at = signals.time(p, Time.HealthAt);
       if (at === 0) return null;
-      return { failing: signals.get(p, Field.HealthFailing) === 1, minResponseTime: signals.get(p, Field.HealthMinResponseMs), ageMs: now - at };
+      return { failing: signals.get(p, Field.HealthFailing) === 1, minResponseTime: signals.get(p, Field.HealthMinResponseMs), ageMs: Math.round(now - at) };
     };
     const health: WireHealth = { default: report(DEFAULT), fallback: report(FALLBACK) };
     return reply(200, health);

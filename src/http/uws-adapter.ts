@@ -104,44 +104,49 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
   const tooLarge = BODY_TOO_LARGE(limit);
   const app = uWS.App();
 
-  const accept = (res: HttpResponse, body: Uint8Array) => {
-    let reply: Reply;
+  const answer = (res: HttpResponse, body: Uint8Array, route: (body: Uint8Array) => Reply | Promise<Reply>) => {
+    let reply: Reply | Promise<Reply>;
     try {
-      reply = routes.acceptPayment(body);
+      reply = route(body);
     } catch (error) {
       reply = internalError(error);
     }
-    send(res, reply);
+    if (reply instanceof Promise) sendLater(res, reply);
+    else send(res, reply);
   };
-  app.post('/payments', (res, req) => {
-    if (!acceptableContentType(contentType(req))) return send(res, UNSUPPORTED_MEDIA_TYPE);
-    if (Number(req.getHeader('content-length') || 0) > limit) return send(res, tooLarge);
-    // The body arrives after this handler returns, in one or more chunks, each valid only during its callback.
-    let done = false;
-    let buffer: Uint8Array | null = null;
-    let length = 0;
-    res.onAborted(() => (done = true));
-    res.onData((chunk, isLast) => {
-      if (done) return;
-      const size = length + chunk.byteLength;
-      if (size > limit) {
-        done = true;
-        return send(res, tooLarge);
-      }
-      if (isLast && buffer === null) {
-        // The whole body in one chunk (the usual case): parsed in place, no copy.
-        done = true;
-        return accept(res, new Uint8Array(chunk));
-      }
-      buffer ??= new Uint8Array(limit);
-      buffer.set(new Uint8Array(chunk), length);
-      length = size;
-      if (isLast) {
-        done = true;
-        accept(res, buffer.subarray(0, length));
-      }
+  const postBody = (path: string, route: (body: Uint8Array) => Reply | Promise<Reply>) =>
+    app.post(path, (res, req) => {
+      if (!acceptableContentType(contentType(req))) return send(res, UNSUPPORTED_MEDIA_TYPE);
+      if (Number(req.getHeader('content-length') || 0) > limit) return send(res, tooLarge);
+      // The body arrives after this handler returns, in one or more chunks, each valid only during its callback.
+      let done = false;
+      let buffer: Uint8Array | null = null;
+      let length = 0;
+      res.onAborted(() => (done = true));
+      res.onData((chunk, isLast) => {
+        if (done) return;
+        const size = length + chunk.byteLength;
+        if (size > limit) {
+          done = true;
+          return send(res, tooLarge);
+        }
+        if (isLast && buffer === null) {
+          // The whole body in one chunk (the usual case): parsed in place, no copy.
+          done = true;
+          return answer(res, new Uint8Array(chunk), route);
+        }
+        buffer ??= new Uint8Array(limit);
+        buffer.set(new Uint8Array(chunk), length);
+        length = size;
+        if (isLast) {
+          done = true;
+          answer(res, buffer.subarray(0, length), route);
+        }
+      });
     });
-  });
+  postBody('/payments', (body) => routes.acceptPayment(body));
+  // Between instances of one deployment; the load balancer does not forward /internal/.
+  postBody('/internal/payments', (body) => routes.acceptForwarded(body));
   const get: Record<string, Handler> = {
     '/payments-summary': (res, req) => {
       const query = new URLSearchParams(req.getQuery() ?? '');

@@ -38,7 +38,7 @@ export function totalsFromWire(wire: WireTotals): Totals {
  * ~26 MB), keep-alive, by TCP or unix socket.
  */
 export class PeerClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
   private readonly socketPath: string | undefined;
   private readonly host: string;
   private readonly port: number | undefined;
@@ -68,6 +68,36 @@ export class PeerClient {
 
   async health(): Promise<WireHealth> {
     return (await this.request('GET', '/internal/health')) as WireHealth;
+  }
+
+  /** Hands a payment to this peer, its owner; resolves to the owner's answer, rejects when it cannot be had. */
+  forwardPayment(body: Uint8Array): Promise<{ status: number; body: string; retryAfter?: number }> {
+    return new Promise((resolve, reject) => {
+      const call = httpRequest(
+        {
+          agent: this.agent,
+          socketPath: this.socketPath,
+          host: this.host,
+          port: this.port,
+          method: 'POST',
+          path: '/internal/payments',
+          timeout: this.timeoutMs,
+          headers: { 'content-type': 'application/json', 'content-length': body.byteLength },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const retryAfter = Number(response.headers['retry-after']);
+            resolve({ status: response.statusCode ?? 502, body: Buffer.concat(chunks).toString('utf8'), ...(retryAfter > 0 ? { retryAfter } : {}) });
+          });
+        },
+      );
+      call.on('timeout', () => call.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      call.on('error', reject);
+      call.end(body);
+    });
   }
 
   close(): void {

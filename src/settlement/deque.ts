@@ -12,6 +12,10 @@ export class Deque<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
+  peekBack(): T | undefined {
+    return this.count === 0 ? undefined : this.items[(this.head + this.count - 1) & (this.items.length - 1)];
+  }
+
   push(item: T): void {
     if (this.count === this.items.length) this.grow();
     this.items[(this.head + this.count) & (this.items.length - 1)] = item;
@@ -30,6 +34,15 @@ export class Deque<T> {
     const item = this.items[this.head];
     this.items[this.head] = undefined;
     this.head = (this.head + 1) & (this.items.length - 1);
+    this.count--;
+    return item;
+  }
+
+  pop(): T | undefined {
+    if (this.count === 0) return undefined;
+    const at = (this.head + this.count - 1) & (this.items.length - 1);
+    const item = this.items[at];
+    this.items[at] = undefined;
     this.count--;
     return item;
   }

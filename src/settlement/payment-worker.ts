@@ -29,9 +29,10 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const state = attachSharedState(sharedState);
   const { config, ring, signals, ledger } = state;
   const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
-  const connections = Math.ceil(config.maxInflightPerProcessor / config.paymentWorkers);
+  // A socket for every call this worker may have in flight (the in-flight bound is shared by the
+  // instance's workers, so one worker may hold all of it): no call ever waits for a socket.
   // Raw keep-alive sockets by default: half undici's CPU per call in bench/processor-clients.ts.
-  const options = { connections, timeoutMs: config.processorTimeoutMs };
+  const options = { connections: config.maxInflightPerProcessor, timeoutMs: config.processorTimeoutMs };
   const clients = [
     await createProcessorClient(config.processorClient, config.defaultProcessorUrl, options),
     await createProcessorClient(config.processorClient, config.fallbackProcessorUrl, options),
@@ -55,6 +56,11 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
       await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
     }
   }
+  // Calls in flight still end (each is bounded by its timeout) and are journaled before the journal closes.
+  settler.stop();
+  const quietBy = Date.now() + config.processorTimeoutMs + 1000;
+  while (settler.busy && Date.now() < quietBy) await sleep(HOLD_TICK_MS);
+  settler.pump(); // writes the outcomes staged since the last pump
   postToParent({ type: 'drained', name, unsettled: settler.unsettled });
   journal?.close();
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));

@@ -1,105 +1,199 @@
 import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
-import { Breaker, Field, type Signals } from '../health/signals.ts';
+import { Breaker, Counter, Field, Time, type Signals } from '../health/signals.ts';
 
 /**
- * The business rule, in one place:
+ * The business rule, in one place.
  *
- *   Default costs 5%, fallback 15%, and a payment never settled costs 100%. So every payment goes
- *   to default whenever default can take it. A payment default cannot take (breaker open, or
- *   default already has its maximum of calls in flight because it is slow) waits for it, up to
- *   `maxHoldMs`; past that it goes to fallback, but only if fallback is working and fast (a slow
- *   fallback would not settle it sooner than waiting). A payment whose earlier call may have been
- *   recorded ("in doubt") only ever goes back to that same processor, so it is never paid twice.
+ * Where a payment goes. Default costs `defaultFee`, fallback `fallbackFee`, a payment never
+ * settled costs everything. So:
+ *   1. Default takes every payment it can: its breaker is closed (or a probe is due) and it has a
+ *      free in-flight slot (this instance's share of the processor's concurrency).
+ *   2. Default working but saturated (slow: every slot busy): a payment waits only while its
+ *      expected settlement (its age + its place in line x latency / slots) fits the hold budget;
+ *      the overflow beyond that goes to a healthy, fast fallback at once.
+ *   3. Default failing: a payment waits up to the hold budget, `maxHoldMs`, which by default is the
+ *      expected-value rule of config/env.ts (`expectedValueHoldMs`: longer when fallback costs much
+ *      more than default), then goes to a healthy, fast fallback.
+ *   4. Past the settlement budget `maxSettleMs`, any processor that can take a payment gets it,
+ *      fast or not: settling late beats not settling.
+ * A payment in doubt (an earlier call may have been recorded) is never sent again; the settler
+ * looks it up (see settler.ts).
  *
- * Slowness alone does not open default's breaker: a slow default still earns 10 points more per
- * payment than fallback, and the in-flight bound plus `maxHoldMs` already divert what a slow
- * default cannot absorb. The breaker opens on consecutive failures (or a failing health report),
- * and while open, one payment at a time probes the processor every `probeIntervalMs`, so a
- * recovery is seen within a fraction of a second rather than at the next 5 s health window.
+ * Slowness never opens a breaker: a slow default still earns more per payment, and rule 2 diverts
+ * what it cannot carry. Breakers open on consecutive failed calls (5xx, connection errors) or a
+ * failing health report; a call that timed out is slow, not failed. While a breaker is open, one
+ * payment at a time probes the processor every `probeIntervalMs`.
+ *
+ * When a payment is dated (requestedAt). An auditor compares our summary with the processors'
+ * over windows ending `auditLagMs` before now. A processor records a payment only after its delay,
+ * and we learn of it only when its answer arrives; if that is later than requestedAt + auditLagMs,
+ * an audit landing between the processor's insert and our recording sees the processor ahead of
+ * us. So requestedAt is the send time plus whatever part of the expected delay (plus a margin)
+ * exceeds the audit lag: a payment enters any audit window only after both sides hold it. With a
+ * processor faster than the lag, requestedAt is the send time. A processor whose oldest call in
+ * flight has waited far longer than it usually answers has changed pace: it gets no new calls
+ * until its answers tell the new delay (`stalled`), so calls dated with a stale estimate stay few.
  */
 export interface PolicySettings {
   maxHoldMs: number;
+  maxSettleMs: number;
   latencyThresholdMs: number;
   maxInflightPerProcessor: number;
+  paymentWorkers: number;
   breakerFailureThreshold: number;
   probeIntervalMs: number;
+  auditLagMs: number;
+  instanceIndex: number;
+  peers: readonly string[];
 }
 
-export const HOLD = -1;
-export type Decision = ProcessorIndex | typeof HOLD;
+/** `grant` results: refused, granted, or granted as the breaker's half-open probe. */
+export const REFUSED = -1;
+export const GRANTED = 0;
+export const GRANTED_PROBE = 1;
+export type Grant = typeof REFUSED | typeof GRANTED | typeof GRANTED_PROBE;
+
+/** Margin added to the expected delay when dating a payment (jitter of the processor and of our answer). */
+export const STAMP_MARGIN_MS = 250;
+/** A processor's oldest call in flight past max(latency x STALL_FACTOR, latency + STALL_SLACK_MS) means a new pace. */
+const STALL_FACTOR = 1.5;
+const STALL_SLACK_MS = 250;
 
 export interface Transition {
   (message: string): void;
 }
 
 export class SettlementPolicy {
-  /** Whether the last granted call is a half-open probe (it then owns the probe slot). */
-  lastGrantWasProbe = false;
   /** Slow/fast as this thread last logged it, per processor. */
   private readonly slow: [boolean, boolean] = [false, false];
-  /** Whether this thread is sending payments whose hold expired to fallback. */
+  /** Whether this thread is sending payments default could not take to fallback. */
   private diverting = false;
+  private readonly instances: number;
 
   constructor(
     private readonly signals: Signals,
     private readonly settings: PolicySettings,
     private readonly log: Transition,
-  ) {}
-
-  /**
-   * Chooses where a payment goes now. A returned processor has already granted this call an
-   * in-flight slot (and the probe slot, see `lastGrantWasProbe`): the caller must call
-   * `release` when the call ends.
-   * @param heldSince when the payment started waiting (acceptance time), in signals time
-   * @param doubtAt processor an earlier call to which may have been recorded, or HOLD if none
-   */
-  decide(heldSince: number, doubtAt: Decision, now: number): Decision {
-    if (doubtAt !== HOLD) return this.tryAcquire(doubtAt, now) ? doubtAt : HOLD;
-    if (this.tryAcquire(DEFAULT, now)) {
-      this.noteDiverting(false);
-      return DEFAULT;
-    }
-    if (now - heldSince < this.settings.maxHoldMs) return HOLD;
-    if (this.fastEnough(FALLBACK) && this.tryAcquire(FALLBACK, now)) {
-      this.noteDiverting(true);
-      return FALLBACK;
-    }
-    return HOLD;
+  ) {
+    this.instances = settings.peers.length + 1;
   }
 
-  release(processor: ProcessorIndex, wasProbe: boolean): void {
+  /**
+   * Asks `processor` for an in-flight slot for one call now. A grant must be matched by one
+   * `release(processor, grant)` when the call ends.
+   */
+  grant(processor: ProcessorIndex, now: number, oldestInflightAgeMs: number): Grant {
+    const s = this.signals;
+    if (now < s.time(processor, Time.BackoffUntil) || this.stalled(processor, oldestInflightAgeMs)) return REFUSED;
+    if (s.add(processor, Field.Inflight, 1) >= this.settings.maxInflightPerProcessor) {
+      s.add(processor, Field.Inflight, -1);
+      return REFUSED;
+    }
+    if (s.get(processor, Field.Breaker) === Breaker.Closed && !s.reportedFailing(processor)) return GRANTED;
+    // Open (or reported failing): one probe at a time, at most every probeIntervalMs.
+    if (now - s.time(processor, Time.LastProbeAt) >= this.settings.probeIntervalMs && s.compareExchange(processor, Field.ProbeInFlight, 0, 1)) {
+      s.setTime(processor, Time.LastProbeAt, now);
+      return GRANTED_PROBE;
+    }
+    s.add(processor, Field.Inflight, -1);
+    return REFUSED;
+  }
+
+  /** A slot for fallback, for a payment default could not take: only when fallback is fast, unless the payment is past its settlement budget. */
+  grantFallback(now: number, ageMs: number, oldestInflightAgeMs: number): Grant {
+    if (ageMs < this.settings.maxSettleMs && this.signals.latencyEstimate(FALLBACK) > this.settings.latencyThresholdMs) return REFUSED;
+    const grant = this.grant(FALLBACK, now, oldestInflightAgeMs);
+    if (grant !== REFUSED) this.noteDiverting(true);
+    return grant;
+  }
+
+  /**
+   * Called after default refused a payment: whether that was for want of a free slot (default
+   * works, every slot is busy), so waiting payments are served at its pace rather than by a recovery.
+   */
+  defaultSaturated(now: number, oldestInflightAgeMs: number): boolean {
+    const s = this.signals;
+    return s.get(DEFAULT, Field.Breaker) === Breaker.Closed && !s.reportedFailing(DEFAULT) && now >= s.time(DEFAULT, Time.BackoffUntil) && !this.stalled(DEFAULT, oldestInflightAgeMs);
+  }
+
+  /**
+   * Whether a payment at `place` in this worker's line (1 = next) with `ageMs` should stop waiting
+   * for a saturated default: its expected settlement passes the hold budget.
+   */
+  overflows(place: number, ageMs: number): boolean {
+    const slotsOfThisWorker = Math.max(1, this.settings.maxInflightPerProcessor / this.settings.paymentWorkers);
+    const expectedWaitMs = (place * Math.max(1, this.signals.latencyPeak(DEFAULT))) / slotsOfThisWorker;
+    return ageMs + expectedWaitMs > this.settings.maxHoldMs;
+  }
+
+  /** Whether a payment default cannot take (failing, stalled) has waited as long as it pays to. */
+  holdExpired(ageMs: number): boolean {
+    return ageMs >= this.settings.maxHoldMs;
+  }
+
+  /** Default took a payment again after payments went to fallback: log the end of the episode. */
+  defaultTook(): void {
+    this.noteDiverting(false);
+  }
+
+  /**
+   * The requestedAt of a call sent now (epoch ms): now, plus the part of the expected delay that
+   * exceeds the audit lag, made unique to this instance (≡ instanceIndex mod instances), so that
+   * a processor's record tells which instance's call it is.
+   */
+  requestedAtFor(processor: ProcessorIndex, nowEpochMs: number, oldestInflightAgeMs: number): number {
+    const expectedMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs);
+    const ahead = Math.max(0, expectedMs + STAMP_MARGIN_MS - this.settings.auditLagMs);
+    const at = Math.ceil(nowEpochMs + ahead);
+    const n = this.instances;
+    return at + ((((this.settings.instanceIndex - at) % n) + n) % n);
+  }
+
+  /** Whether `processor` has changed pace: its oldest call in flight is far older than it usually answers. */
+  stalled(processor: ProcessorIndex, oldestInflightAgeMs: number): boolean {
+    if (oldestInflightAgeMs === 0) return false;
+    const usual = this.signals.latencyPeak(processor);
+    return oldestInflightAgeMs > Math.max(usual * STALL_FACTOR, usual + STALL_SLACK_MS);
+  }
+
+  release(processor: ProcessorIndex, grant: Grant): void {
     this.signals.add(processor, Field.Inflight, -1);
-    if (wasProbe) this.signals.set(processor, Field.ProbeInFlight, 0);
+    if (grant === GRANTED_PROBE) this.signals.set(processor, Field.ProbeInFlight, 0);
   }
 
   recordSuccess(processor: ProcessorIndex, latencyMs: number, now: number): void {
     const s = this.signals;
-    s.set(processor, Field.ObservedLatencyMs, latencyMs);
-    s.set(processor, Field.ObservedAt, now);
-    s.set(processor, Field.LastSuccessAt, now);
+    s.observeLatency(processor, latencyMs);
+    s.setTime(processor, Time.LastSuccessAt, now);
     s.set(processor, Field.ConsecutiveFailures, 0);
     s.add(processor, Field.Settled, 1);
-    const openSince = s.get(processor, Field.BreakerSince);
+    const openSince = s.time(processor, Time.BreakerSince);
     if (s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
-      s.set(processor, Field.BreakerSince, now);
-      this.log(`breaker ${PROCESSORS[processor]}: closed (a call succeeded after ${now - openSince} ms open)`);
+      s.setTime(processor, Time.BreakerSince, now);
+      this.log(`breaker ${PROCESSORS[processor]}: closed (a call succeeded after ${Math.round(now - openSince)} ms open)`);
     }
     this.noteSlowness(processor, latencyMs);
   }
 
-  /** A call failed: 5xx, a connection error, or no answer in time. */
+  /** A call failed: 5xx, or a connection error. */
   recordFailure(processor: ProcessorIndex, latencyMs: number, now: number, reason: string): void {
     const s = this.signals;
-    s.set(processor, Field.ObservedLatencyMs, latencyMs);
-    s.set(processor, Field.ObservedAt, now);
+    s.observeLatency(processor, latencyMs);
     s.add(processor, Field.Failures, 1);
     const failures = s.add(processor, Field.ConsecutiveFailures, 1) + 1;
     if (failures >= this.settings.breakerFailureThreshold) this.open(processor, now, `${failures} consecutive failures, last: ${reason}`);
   }
 
+  /** A call got no answer in time: the processor is slow (it may still record it), not failing. */
+  recordTimeout(processor: ProcessorIndex, latencyMs: number): void {
+    this.signals.observeLatency(processor, latencyMs);
+    this.signals.addCount(Counter.TimedOut, 1);
+    this.noteSlowness(processor, latencyMs);
+  }
+
   /** The processor asked us to slow down (429): not a failure, but no calls for a while. */
   recordBackoff(processor: ProcessorIndex, now: number, backoffMs: number): void {
-    this.signals.set(processor, Field.BackoffUntil, now + backoffMs);
+    this.signals.setTime(processor, Time.BackoffUntil, now + backoffMs);
   }
 
   /**
@@ -113,28 +207,28 @@ export class SettlementPolicy {
       if (s.reportedFailing(processor)) this.open(processor, now, 'health check reports failing');
       return;
     }
-    const openSince = s.get(processor, Field.BreakerSince);
-    if (s.get(processor, Field.HealthAt) > openSince && s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
-      s.set(processor, Field.BreakerSince, now);
+    const openSince = s.time(processor, Time.BreakerSince);
+    if (s.time(processor, Time.HealthAt) > openSince && s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
+      s.setTime(processor, Time.BreakerSince, now);
       s.set(processor, Field.ConsecutiveFailures, 0);
-      this.log(`breaker ${PROCESSORS[processor]}: closed (health check reports it working after ${now - openSince} ms open)`);
+      this.log(`breaker ${PROCESSORS[processor]}: closed (health check reports it working after ${Math.round(now - openSince)} ms open)`);
     }
   }
 
   private open(processor: ProcessorIndex, now: number, why: string): void {
     const s = this.signals;
     if (s.compareExchange(processor, Field.Breaker, Breaker.Closed, Breaker.Open)) {
-      s.set(processor, Field.BreakerSince, now);
-      s.set(processor, Field.LastProbeAt, now);
+      s.setTime(processor, Time.BreakerSince, now);
+      s.setTime(processor, Time.LastProbeAt, now);
       this.log(`breaker ${PROCESSORS[processor]}: open (${why})`);
     }
   }
 
-  /** Logs, once per episode, that held payments started (or stopped) going to fallback. */
+  /** Logs, once per episode, that payments default could not take started (or stopped) going to fallback. */
   private noteDiverting(diverting: boolean): void {
     if (diverting === this.diverting) return;
     this.diverting = diverting;
-    this.log(diverting ? `hold expired: payments waiting over ${this.settings.maxHoldMs} ms go to fallback` : 'default takes payments again');
+    this.log(diverting ? `payments default cannot take in time go to fallback (hold budget ${this.settings.maxHoldMs} ms)` : 'default takes payments again');
   }
 
   /** Logs the slow/fast transitions this thread sees, once each. */
@@ -143,30 +237,5 @@ export class SettlementPolicy {
     if (slow === this.slow[processor]) return;
     this.slow[processor] = slow;
     this.log(`${PROCESSORS[processor]}: ${slow ? 'slow' : 'fast again'} (${latencyMs} ms, threshold ${this.settings.latencyThresholdMs} ms)`);
-  }
-
-  private fastEnough(processor: ProcessorIndex): boolean {
-    return this.signals.latencyEstimate(processor) <= this.settings.latencyThresholdMs;
-  }
-
-  private tryAcquire(processor: ProcessorIndex, now: number): boolean {
-    const s = this.signals;
-    if (now < s.get(processor, Field.BackoffUntil)) return false;
-    if (s.add(processor, Field.Inflight, 1) >= this.settings.maxInflightPerProcessor) {
-      s.add(processor, Field.Inflight, -1);
-      return false;
-    }
-    if (s.get(processor, Field.Breaker) === Breaker.Closed && !s.reportedFailing(processor)) {
-      this.lastGrantWasProbe = false;
-      return true;
-    }
-    // Open (or reported failing): one probe at a time, at most every probeIntervalMs.
-    if (now - s.get(processor, Field.LastProbeAt) >= this.settings.probeIntervalMs && s.compareExchange(processor, Field.ProbeInFlight, 0, 1)) {
-      s.set(processor, Field.LastProbeAt, now);
-      this.lastGrantWasProbe = true;
-      return true;
-    }
-    s.add(processor, Field.Inflight, -1);
-    return false;
   }
 }

@@ -1,11 +1,11 @@
-import { PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import { formatUuid } from '../queue/uuid.ts';
 import { PaymentSlot, type PaymentRing } from '../queue/payment-ring.ts';
 import { Counter, type Signals } from '../health/signals.ts';
 import type { PayOutcome, ProcessorApi } from '../processors/client.ts';
 import { Deque } from './deque.ts';
-import { HOLD, type Decision, type SettlementPolicy } from './policy.ts';
+import { GRANTED_PROBE, REFUSED, type Grant, type SettlementPolicy } from './policy.ts';
 import type { JournalWriter } from '../journal/journal-writer.ts';
 import { RecordKind } from '../journal/record.ts';
 
@@ -13,15 +13,24 @@ import { RecordKind } from '../journal/record.ts';
  * Carries each payment a worker took from the ring to exactly one recording by exactly one
  * processor, and records that in the ledger with the requestedAt the processor holds.
  *
- *   ring ──pull──▶ waiting (FIFO, oldest first) ──policy──▶ call ──┬─ recorded / 422 after doubt ─▶ ledger
- *                     ▲                                            ├─ rejected (not recorded) ──▶ front of waiting
- *                     └──── released (processor does not hold it) ─┴─ unknown (maybe recorded) ──▶ inDoubt
+ *   ring ──pull──▶ waiting (FIFO) ──policy──▶ call ──┬─ 2xx ─────────────────────────────────────▶ ledger
+ *                     ▲                             ├─ refused (500, 429, never sent) ─▶ front of waiting
+ *                     │                             └─ 422, timeout, connection lost ─▶ in doubt
+ *                     │                                                                     │ lookup
+ *                     └──── released: absent doubtReleaseMs after the call was written ◀───┤
+ *                                   found with one of OUR requestedAts ──▶ ledger ◀─────────┤
+ *                                   found with another requestedAt ──▶ dropped (another sender's)
  *
- * In doubt, a payment is looked up (GET /payments/{id}) every DOUBT_POLL_MS, so a late insert
- * (the processor does not cancel its delay when we time out) reaches the ledger within a poll of
- * reaching the processor. When a call's worth of time has passed with no record, it is sent again
- * to the same processor with the same requestedAt (a 422 then means our earlier call landed).
- * Only after doubtReleaseMs with no record may it go elsewhere.
+ * In doubt, a payment is never sent again: it is looked up (GET /payments/{id}) every
+ * DOUBT_POLL_MS, so a late insert (the processor does not cancel its delay when we time out)
+ * reaches the ledger within a poll. It is released to go anywhere only when the processor says it
+ * does not hold it doubtReleaseMs after the call was written (no call with that requestedAt can
+ * land after that unless the processor's delay exceeds doubtReleaseMs). A found record counts as
+ * ours only when its requestedAt is one this instance sent for this id (requestedAts are unique
+ * per instance: see policy.requestedAtFor): a 422 or a lookup can also find another sender's copy.
+ *
+ * A purge forgets every payment accepted at or before it, wherever it is here: waiting, in doubt,
+ * or in flight (a call that ends after the purge is not counted, nor journaled).
  */
 export interface SettlerSettings {
   /**
@@ -31,10 +40,11 @@ export interface SettlerSettings {
    */
   maxInflightPerProcessor: number;
   doubtReleaseMs: number;
-  processorTimeoutMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
 }
+
+const HOLD = -1;
 
 interface Pending {
   id: string;
@@ -44,24 +54,28 @@ interface Pending {
   w2: number;
   w3: number;
   cents: number;
-  /** When it started waiting, in signals time (the FIFO is ordered by it). */
+  /** Epoch ms of its acceptance: a purge forgets payments accepted at or before it. */
+  acceptedAt: number;
+  /** When it started waiting, in signals time. */
   heldSince: number;
-  /** Processor that may hold it from an earlier call, or HOLD. */
-  doubtAt: Decision;
-  doubtRequestedAt: number;
-  /** Last call to `doubtAt`, in signals time: any call with that requestedAt may still land. */
-  lastDoubtCallAt: number;
+  /** Calls written for it that a processor may hold, as [processor, requestedAt] pairs: what counts as ours. */
+  attempts: number[];
+  /** Processor a call to which may have been recorded and is not yet resolved, or HOLD. */
+  doubtAt: ProcessorIndex | typeof HOLD;
+  /** When that call was written, in signals time. */
+  doubtSince: number;
   lastLookupAt: number;
   lookingUp: boolean;
   /** The call `send` decided, started by `startCalls` once its attempt is journaled. */
   callTarget: ProcessorIndex;
   callRequestedAt: number;
-  callIsProbe: boolean;
+  callGrant: Grant;
+  callSentAt: number;
 }
 
 /** How often an in-doubt payment is looked up, and how many lookups a worker runs at once. */
 const DOUBT_POLL_MS = 100;
-const MAX_LOOKUPS_IN_FLIGHT = 16;
+const MAX_LOOKUPS_IN_FLIGHT = 8; // the clients keep 8 connections for lookups
 
 export type Log = (message: string) => void;
 
@@ -71,11 +85,14 @@ export class Settler {
   private readonly starting: Pending[] = [];
   private pumpScheduled = false;
   private inDoubt: Pending[] = [];
-  private inflight = 0;
+  /** Calls in flight per processor, oldest first (a Set keeps insertion order). */
+  private readonly inflightCalls: [Set<Pending>, Set<Pending>] = [new Set(), new Set()];
   private lookupsInFlight = 0;
   private readonly slot = new PaymentSlot();
   private readonly rateLimitedStreak: [number, number] = [0, 0];
   private duplicatesLogged = 0;
+  private purgesSeen: number;
+  private stopped = false;
 
   constructor(
     private readonly ring: PaymentRing,
@@ -85,13 +102,24 @@ export class Settler {
     private readonly clients: readonly [ProcessorApi, ProcessorApi],
     private readonly settings: SettlerSettings,
     private readonly log: Log,
-    /** Attempts and settlements are journaled so a restart knows which processor may hold what. */
+    /** Attempts and outcomes are journaled so a restart knows which processor may hold what. */
     private readonly journal: JournalWriter | null = null,
-  ) {}
+  ) {
+    this.purgesSeen = signals.count(Counter.Purges);
+  }
+
+  private get inflight(): number {
+    return this.inflightCalls[DEFAULT].size + this.inflightCalls[FALLBACK].size + this.starting.length;
+  }
 
   /** Payments this worker holds: waiting, in doubt, or with a call in flight. */
   get unsettled(): number {
     return this.waiting.length + this.inDoubt.length + this.inflight;
+  }
+
+  /** Calls and lookups still running. */
+  get busy(): boolean {
+    return this.inflight > 0 || this.lookupsInFlight > 0;
   }
 
   /** Whether a timer should keep calling `pump` (something waits for a processor to become available). */
@@ -104,22 +132,74 @@ export class Settler {
     return this.waiting.length >= this.settings.maxInflightPerProcessor;
   }
 
+  /** No new calls or lookups from now on (shutdown); calls in flight still end and are recorded. */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Takes what the ring holds (up to the waiting bound), then sends whatever the policy allows now; returns how many it took. */
   pump(): number {
-    const pulled = this.pull();
-    const now = this.signals.now();
-    if (this.inDoubt.length > 0) this.pumpInDoubt(now);
-    while (this.waiting.length > 0) {
-      const payment = this.waiting.peek()!;
-      const target = this.policy.decide(payment.heldSince, HOLD, now);
-      // FIFO by age: when the oldest must hold, so must every younger one.
-      if (target === HOLD) break;
-      this.waiting.shift();
-      this.signals.addCount(Counter.Held, -1);
-      this.send(payment, target, Date.now());
+    if (this.signals.count(Counter.Purges) !== this.purgesSeen) this.forgetPurged();
+    let pulled = 0;
+    if (!this.stopped) {
+      pulled = this.pull();
+      const now = this.signals.now();
+      if (this.inDoubt.length > 0) this.pumpInDoubt(now);
+      this.sendWaiting(now);
     }
     this.startCalls();
     return pulled;
+  }
+
+  private sendWaiting(now: number): void {
+    const waiting = this.waiting;
+    const policy = this.policy;
+    // Default first, oldest first.
+    while (waiting.length > 0) {
+      const grant = policy.grant(DEFAULT, now, this.oldestInflightAge(DEFAULT, now));
+      if (grant === REFUSED) break;
+      if (grant === GRANTED_PROBE) {
+        // A probe may fail or hang: it goes with the youngest payment, and never with one that
+        // already spent time in doubt (it would go back there, again and again, while the rest move on).
+        if (waiting.peekBack()!.attempts.length > 0) {
+          policy.release(DEFAULT, grant);
+          break;
+        }
+        this.send(waiting.pop()!, DEFAULT, grant);
+        continue;
+      }
+      policy.defaultTook();
+      this.send(waiting.shift()!, DEFAULT, grant);
+    }
+    if (waiting.length === 0) return;
+    const oldestFallback = this.oldestInflightAge(FALLBACK, now);
+    if (policy.defaultSaturated(now, this.oldestInflightAge(DEFAULT, now))) {
+      // Default works at its own pace: the youngest wait longest, so the overflow leaves from the back.
+      while (waiting.length > 0) {
+        const youngest = waiting.peekBack()!;
+        const age = now - youngest.heldSince;
+        if (!policy.overflows(waiting.length, age)) break;
+        const grant = policy.grantFallback(now, age, oldestFallback);
+        if (grant === REFUSED) break;
+        this.send(waiting.pop()!, FALLBACK, grant);
+      }
+      return;
+    }
+    // Default cannot take payments at all: the oldest go to fallback once their hold has expired.
+    while (waiting.length > 0) {
+      const age = now - waiting.peek()!.heldSince;
+      if (!policy.holdExpired(age)) break;
+      const grant = policy.grantFallback(now, age, oldestFallback);
+      if (grant === REFUSED) break;
+      this.send(waiting.shift()!, FALLBACK, grant);
+    }
+  }
+
+  /** How long the oldest call this worker has in flight to `processor` has waited (0: none). */
+  private oldestInflightAge(processor: ProcessorIndex, now: number): number {
+    const calls = this.inflightCalls[processor];
+    if (calls.size === 0) return 0;
+    return now - calls.values().next().value!.callSentAt;
   }
 
   /**
@@ -136,20 +216,26 @@ export class Settler {
   }
 
   /**
-   * Counts a payment as held before taking it from the ring, so that ring depth + held + in
+   * Counts a payment as waiting before taking it from the ring, so that ring depth + waiting + in
    * flight never reads zero while a payment is between places (GET /health, drain checks).
    */
   private pull(): number {
     const slot = this.slot;
     const now = this.signals.now();
+    const purgedAt = this.signals.purgedAt;
     const room = this.settings.maxInflightPerProcessor - this.waiting.length;
-    for (let pulled = 0; ; pulled++) {
-      if (pulled >= room) return pulled;
-      this.signals.addCount(Counter.Held, 1);
+    let pulled = 0;
+    while (pulled < room) {
+      this.signals.addCount(Counter.Waiting, 1);
       if (!this.ring.tryPop(slot)) {
-        this.signals.addCount(Counter.Held, -1);
+        this.signals.addCount(Counter.Waiting, -1);
         return pulled;
       }
+      if (slot.acceptedAt <= purgedAt) {
+        this.signals.addCount(Counter.Waiting, -1);
+        continue;
+      }
+      pulled++;
       const replayedInDoubt = slot.doubtAt >= 0;
       const payment: Pending = {
         id: formatUuid(slot.id, 0),
@@ -158,66 +244,82 @@ export class Settler {
         w2: slot.id[2],
         w3: slot.id[3],
         cents: slot.cents,
+        acceptedAt: slot.acceptedAt,
         heldSince: Math.min(now, slot.acceptedAt - this.signals.epochMs),
-        doubtAt: replayedInDoubt ? (slot.doubtAt as ProcessorIndex) : HOLD,
-        doubtRequestedAt: slot.doubtRequestedAt,
-        lastDoubtCallAt: 0,
+        attempts: replayedInDoubt ? [slot.doubtAt, slot.doubtRequestedAt] : [],
+        doubtAt: HOLD,
+        doubtSince: 0,
         lastLookupAt: 0,
         lookingUp: false,
-        callTarget: 0,
+        callTarget: DEFAULT,
         callRequestedAt: 0,
-        callIsProbe: false,
+        callGrant: REFUSED,
+        callSentAt: 0,
       };
       if (replayedInDoubt) {
-        this.inDoubt.push(payment);
-        this.signals.addCount(Counter.InDoubt, 1);
+        // The call was written before a restart, at or before its requestedAt: date the doubt from there.
+        this.enterDoubt(payment, slot.doubtAt as ProcessorIndex, slot.doubtRequestedAt - this.signals.epochMs);
       } else {
         this.waiting.push(payment);
       }
     }
+    return pulled;
+  }
+
+  private enterDoubt(payment: Pending, processor: ProcessorIndex, since: number): void {
+    payment.doubtAt = processor;
+    payment.doubtSince = since;
+    payment.lastLookupAt = -Infinity;
+    this.inDoubt.push(payment);
+    this.signals.addCount(Counter.InDoubt, 1);
   }
 
   private pumpInDoubt(now: number): void {
-    const stillInDoubt: Pending[] = [];
     for (const payment of this.inDoubt) {
-      if (!payment.lookingUp && now - payment.lastDoubtCallAt >= this.settings.processorTimeoutMs) {
-        const target = this.policy.decide(payment.heldSince, payment.doubtAt, now);
-        if (target !== HOLD) {
-          this.signals.addCount(Counter.Held, -1);
-          this.send(payment, target, payment.doubtRequestedAt);
-          continue;
-        }
-      }
-      if (!payment.lookingUp && now - payment.lastLookupAt >= DOUBT_POLL_MS && this.lookupsInFlight < MAX_LOOKUPS_IN_FLIGHT) this.lookUp(payment, now);
-      stillInDoubt.push(payment);
+      if (this.lookupsInFlight >= MAX_LOOKUPS_IN_FLIGHT) return;
+      if (!payment.lookingUp && now - payment.lastLookupAt >= DOUBT_POLL_MS) this.lookUp(payment, now);
     }
-    this.inDoubt = stillInDoubt;
   }
 
-  private send(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
+  private send(payment: Pending, target: ProcessorIndex, grant: Grant): void {
+    this.signals.addCount(Counter.Waiting, -1);
+    const requestedAt = this.policy.requestedAtFor(target, Date.now(), this.oldestInflightAge(target, this.signals.now()));
     payment.callTarget = target;
     payment.callRequestedAt = requestedAt;
-    payment.callIsProbe = this.policy.lastGrantWasProbe;
-    this.inflight++;
-    if (payment.doubtAt === target) payment.lastDoubtCallAt = this.signals.now();
+    payment.callGrant = grant;
+    payment.attempts.push(target, requestedAt);
     this.journalStage(RecordKind.Attempt, target, payment, requestedAt);
     this.starting.push(payment);
   }
 
   /** Writes what this pump staged, then starts the calls it decided: no call leaves before its attempt is journaled. */
   private startCalls(): void {
-    this.journalFlush();
     const starting = this.starting;
+    if (!this.journalFlush()) {
+      // Their attempts may not be on disk: a restart would not know these calls. They wait instead.
+      for (let i = starting.length - 1; i >= 0; i--) {
+        const payment = starting[i]!;
+        payment.attempts.length -= 2;
+        this.policy.release(payment.callTarget, payment.callGrant);
+        this.signals.addCount(Counter.Waiting, 1);
+        this.waiting.pushFront(payment);
+      }
+      starting.length = 0;
+      return;
+    }
+    const now = this.signals.now();
     for (let i = 0; i < starting.length; i++) {
       const payment = starting[i]!;
       const target = payment.callTarget;
       const requestedAt = payment.callRequestedAt;
-      const probe = payment.callIsProbe;
+      const grant = payment.callGrant;
+      payment.callSentAt = now;
+      this.inflightCalls[target].add(payment);
       this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
-        // Settle (record or requeue) before releasing the slot: the payment is always counted somewhere.
+        this.inflightCalls[target].delete(payment);
+        this.policy.release(target, grant);
+        // Settle (record or requeue) at once: the payment is always counted somewhere.
         this.settle(payment, target, requestedAt, outcome);
-        this.inflight--;
-        this.policy.release(target, probe);
         this.schedulePump();
       });
     }
@@ -226,6 +328,7 @@ export class Settler {
 
   private settle(payment: Pending, target: ProcessorIndex, requestedAt: number, outcome: PayOutcome): void {
     const now = this.signals.now();
+    if (payment.acceptedAt <= this.signals.purgedAt) return;
     switch (outcome.kind) {
       case 'recorded':
         this.rateLimitedStreak[target] = 0;
@@ -233,15 +336,10 @@ export class Settler {
         this.record(payment, target, requestedAt);
         return;
       case 'duplicate':
+        // The processor held it before this call: ours from an earlier call, or another sender's. A lookup tells.
         this.policy.recordSuccess(target, outcome.latencyMs, now);
-        if (payment.doubtAt === target) {
-          // Our own earlier call, sent with this same requestedAt, was recorded.
-          this.record(payment, target, payment.doubtRequestedAt);
-        } else {
-          // Recorded by someone else (another instance was sent the same id): theirs to count.
-          this.signals.addCount(Counter.DuplicatesDropped, 1);
-          if (this.duplicatesLogged++ < 10) this.log(`payment ${payment.id}: ${PROCESSORS[target]} already held it from another sender; not counted here`);
-        }
+        this.signals.addCount(Counter.Waiting, 1);
+        this.enterDoubt(payment, target, payment.callSentAt);
         return;
       case 'rejected':
         if (outcome.status === 429) {
@@ -250,29 +348,28 @@ export class Settler {
         } else {
           this.policy.recordFailure(target, outcome.latencyMs, now, outcome.reason);
         }
-        this.requeue(payment);
+        // Not recorded by this call: it no longer counts among the requestedAts the processor may hold.
+        payment.attempts.length -= 2;
+        this.signals.addCount(Counter.Waiting, 1);
+        this.waiting.pushFront(payment);
         return;
       case 'unknown':
-        this.policy.recordFailure(target, outcome.latencyMs, now, outcome.reason);
-        if (payment.doubtAt === HOLD) {
-          payment.doubtAt = target;
-          payment.doubtRequestedAt = requestedAt;
-          payment.lastDoubtCallAt = now;
-          this.signals.addCount(Counter.InDoubt, 1);
-        }
-        this.requeue(payment);
+        if (outcome.timedOut) this.policy.recordTimeout(target, outcome.latencyMs);
+        else this.policy.recordFailure(target, outcome.latencyMs, now, outcome.reason);
+        this.signals.addCount(Counter.Waiting, 1);
+        this.enterDoubt(payment, target, payment.callSentAt);
         return;
     }
   }
 
-  private requeue(payment: Pending): void {
-    this.signals.addCount(Counter.Held, 1);
-    if (payment.doubtAt === HOLD) this.waiting.pushFront(payment);
-    else this.inDoubt.push(payment);
+  /** Whether `requestedAt` at `processor` is one of this instance's calls for the payment. */
+  private isOurs(payment: Pending, processor: ProcessorIndex, requestedAt: number): boolean {
+    const attempts = payment.attempts;
+    for (let i = 0; i < attempts.length; i += 2) if (attempts[i] === processor && attempts[i + 1] === requestedAt) return true;
+    return false;
   }
 
   private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
-    if (payment.doubtAt !== HOLD) this.signals.addCount(Counter.InDoubt, -1);
     this.journalStage(RecordKind.Settled, target, payment, requestedAt);
     // The HTTP thread refuses payments before the ledger could fill; this is the last line of defence.
     if (!this.ledger.append(target, requestedAt, payment.cents)) {
@@ -294,17 +391,19 @@ export class Settler {
     this.journal.stage(kind, processor, words, 0, payment.cents, requestedAt);
   }
 
-  private journalFlush(): void {
-    if (this.journal === null) return;
+  /** False when the staged records could not all be written (a lost outcome only means a lookup on replay). */
+  private journalFlush(): boolean {
+    if (this.journal === null) return true;
     try {
       this.journal.flush();
+      return true;
     } catch (error) {
-      // The calls go ahead: refusing to settle would lose the payments now rather than maybe later.
-      if (this.journalErrors++ < 10) this.log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
+      if (this.journalErrors++ < 10) this.log(`journal write failed, calls wait: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
     }
   }
 
-  /** Asks the doubted processor whether it holds the payment: settles it, or after long enough frees it. */
+  /** Asks the doubted processor whether it holds the payment, and with which requestedAt. */
   private lookUp(payment: Pending, now: number): void {
     const processor = payment.doubtAt as ProcessorIndex;
     payment.lookingUp = true;
@@ -313,22 +412,47 @@ export class Settler {
     this.clients[processor].lookup(payment.id).then((found) => {
       payment.lookingUp = false;
       this.lookupsInFlight--;
+      if (payment.acceptedAt <= this.signals.purgedAt || payment.doubtAt !== processor) return;
       if (found.kind === 'found') {
-        this.removeFromDoubt(payment);
-        this.signals.addCount(Counter.Held, -1);
-        this.record(payment, processor, found.requestedAtMs);
-      } else if (found.kind === 'absent' && this.signals.now() - payment.lastDoubtCallAt >= this.settings.doubtReleaseMs) {
-        this.removeFromDoubt(payment);
-        this.signals.addCount(Counter.InDoubt, -1);
-        this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the last call; free to go anywhere`);
-        payment.doubtAt = HOLD;
+        this.leaveDoubt(payment);
+        this.signals.addCount(Counter.Waiting, -1);
+        if (this.isOurs(payment, processor, found.requestedAtMs)) {
+          this.record(payment, processor, found.requestedAtMs);
+        } else {
+          // Recorded by another sender (another instance, or a client straight to the processor): theirs to count.
+          this.journalStage(RecordKind.Dropped, processor, payment, found.requestedAtMs);
+          this.signals.addCount(Counter.DuplicatesDropped, 1);
+          if (this.duplicatesLogged++ < 10) this.log(`payment ${payment.id}: ${PROCESSORS[processor]} holds it from another sender; not counted here`);
+        }
+      } else if (found.kind === 'absent' && this.signals.now() - payment.doubtSince >= this.settings.doubtReleaseMs) {
+        this.leaveDoubt(payment);
+        this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the call; free to go anywhere`);
         this.waiting.pushFront(payment);
       }
       this.schedulePump();
     });
   }
 
-  private removeFromDoubt(payment: Pending): void {
+  private leaveDoubt(payment: Pending): void {
     this.inDoubt.splice(this.inDoubt.indexOf(payment), 1);
+    payment.doubtAt = HOLD;
+    this.signals.addCount(Counter.InDoubt, -1);
+  }
+
+  /** A purge happened: forgets what waits or is in doubt here and was accepted at or before it. */
+  private forgetPurged(): void {
+    this.purgesSeen = this.signals.count(Counter.Purges);
+    const purgedAt = this.signals.purgedAt;
+    const kept = new Deque<Pending>();
+    for (let payment = this.waiting.shift(); payment !== undefined; payment = this.waiting.shift()) {
+      if (payment.acceptedAt <= purgedAt) this.signals.addCount(Counter.Waiting, -1);
+      else kept.push(payment);
+    }
+    for (let payment = kept.shift(); payment !== undefined; payment = kept.shift()) this.waiting.push(payment);
+    for (const payment of [...this.inDoubt]) {
+      if (payment.acceptedAt > purgedAt) continue;
+      this.leaveDoubt(payment);
+      this.signals.addCount(Counter.Waiting, -1);
+    }
   }
 }

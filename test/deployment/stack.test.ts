@@ -129,6 +129,19 @@ function stackSuite(lbKind: LoadBalancerKind): void {
       for (const instance of instances) expect((await instance.get('/internal/health')).status).toBe(200);
     });
 
+    test('the same correlationId through the load balancer and on each instance directly: accepted by its owner only, paid once, counted once', async () => {
+      await resetProcessors();
+      const ids = Array.from({ length: 60 }, () => crypto.randomUUID());
+      const senders = [asGateway(lb), ...instances.map((instance) => asGateway(instance))];
+      const statuses = await Promise.all(ids.flatMap((id) => senders.map((sender) => sender.pay(id, '19.90').then(async (r) => (await r.arrayBuffer(), r.status)))));
+      expect(statuses.filter((status) => status !== 202)).toEqual([]);
+      await recorded(lb, ids.length);
+      await Promise.all(instances.map((instance) => settled(instance)));
+      const summary = await expectConsistent(asGateway(lb), simulator);
+      expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(ids.length);
+      await expectEachSettledOnce(simulator, ids);
+    });
+
     test('one instance killed: the load balancer routes to the other, no settled payment is lost, and the survivor answers 503 rather than a partial summary', async () => {
       await resetProcessors();
       const before = await sendPayments(asGateway(lb), 300, '19.90', 30);
@@ -146,18 +159,22 @@ function stackSuite(lbKind: LoadBalancerKind): void {
       await stack.waitFor(new RegExp(`${victim.name} exited \\(signal SIGKILL\\)`));
       expect(isAlive(info.pid)).toBe(true); // the stack keeps running
 
-      // New payments still get a 2xx: the dead instance is skipped (connection refused, then the
-      // health check takes it out).
-      const statuses: number[] = [];
+      // New payments: those the survivor owns get a 2xx; those the dead instance owns get a 503
+      // with Retry-After, never a 202 the survivor could not keep exactly once (the dead instance
+      // may hold the same id in its journal). Owner: last hex digit modulo 2 (gateway-1: even).
+      const statuses = { survivorOwned: [] as number[], victimOwned: [] as number[] };
       const after: string[] = [];
       for (let i = 0; i < 100; i++) {
         const id = crypto.randomUUID();
         const response = await lb.pay(id, '19.90');
         await response.arrayBuffer();
-        statuses.push(response.status);
+        const victimOwns = parseInt(id.at(-1)!, 16) % 2 === 0;
+        (victimOwns ? statuses.victimOwned : statuses.survivorOwned).push(response.status);
         if (response.ok) after.push(id);
+        if (victimOwns) expect(response.headers.get('retry-after')).not.toBeNull();
       }
-      expect(statuses.filter((status) => status < 200 || status >= 300)).toEqual([]);
+      expect(statuses.survivorOwned.filter((status) => status < 200 || status >= 300)).toEqual([]);
+      expect(statuses.victimOwned.filter((status) => status !== 503)).toEqual([]);
       // All of them went to the survivor, which settles them.
       const deadline = Date.now() + 30_000;
       while ((await ownCount(survivor)) < survivorBefore + after.length && Date.now() < deadline) await Bun.sleep(50);
@@ -167,7 +184,7 @@ function stackSuite(lbKind: LoadBalancerKind): void {
       // Every payment either instance settled is held by the processors, exactly once.
       await expectEachSettledOnce(simulator, [...before, ...after]);
       const [atDefault, atFallback] = await Promise.all([simulator.default.summary(), simulator.fallback.summary()]);
-      expect(atDefault.totalRequests + atFallback.totalRequests).toBe(400);
+      expect(atDefault.totalRequests + atFallback.totalRequests).toBe(300 + after.length);
 
       // The survivor cannot see the dead instance's ledger: no number rather than a wrong one.
       const direct = await survivor.get('/payments-summary');

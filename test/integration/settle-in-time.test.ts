@@ -1,0 +1,79 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
+import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
+import { defaultShare, expectConsistent, expectEachSettledOnce, streamPayments } from '../support/scenario.ts';
+
+/**
+ * Settling in time: a slow default carries what its slots allow and the overflow goes to a fast
+ * fallback at once, instead of aging out a hold; a short outage with a slow fallback is waited out.
+ */
+let simulator: Simulator;
+let gateway: GatewayProcess | undefined;
+let lingerMs = 0;
+
+beforeAll(async () => {
+  simulator = await startSimulator({ healthWindowMs: 1000 });
+});
+
+afterEach(async () => {
+  await gateway?.stop();
+  gateway = undefined;
+  await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
+  await Bun.sleep(lingerMs);
+  lingerMs = 0;
+  await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
+}, 30_000);
+
+afterAll(async () => {
+  await simulator?.stop();
+});
+
+/** Samples what waits (ring + workers) while `work` runs; returns the largest backlog seen. */
+async function largestBacklog(gw: GatewayProcess, work: Promise<unknown>): Promise<number> {
+  let largest = 0;
+  let done = false;
+  void work.finally(() => (done = true));
+  while (!done) {
+    const { queues } = await gw.health();
+    largest = Math.max(largest, queues.pending + queues.waiting);
+    await Bun.sleep(50);
+  }
+  return largest;
+}
+
+describe('settle in time', () => {
+  test('arrivals above a slow default\'s capacity: default carries what it can, the overflow goes to a fast fallback at once, the backlog stays bounded', async () => {
+    await simulator.default.setDelay(1000);
+    lingerMs = 1100;
+    // 20 slots, 1 s a call: default carries 20 payments a second; 100 a second arrive.
+    // Hold budget 1,053 ms (MAX_SETTLE_MS 10 s at 5%/15%): a worker keeps ~10 in line, the rest overflow.
+    gateway = await startGateway({ ...gatewayEnvFor(simulator), MAX_INFLIGHT_PER_PROCESSOR: '20', MAX_SETTLE_MS: '10000', PROCESSOR_TIMEOUT_MS: '4000' });
+    const sending = streamPayments(gateway, 4000, 100);
+    const backlog = await largestBacklog(gateway, sending);
+    const accepted = await sending;
+    await gateway.settled(20_000);
+    const summary = await expectConsistent(gateway, simulator);
+    const { onDefault, onFallback } = await expectEachSettledOnce(simulator, accepted);
+    console.log(`slow default at capacity: ${defaultShare(summary)} on default (${onDefault}), ${onFallback} on fallback, largest backlog ${backlog}`);
+    expect(onDefault + onFallback).toBe(accepted.length);
+    expect(onDefault).toBeGreaterThan(40);
+    expect(onFallback).toBeGreaterThan(accepted.length / 2);
+    // Two workers x ~10 in line, plus what arrives between two pumps: never the whole arrival stream.
+    expect(backlog).toBeLessThan(80);
+  }, 60_000);
+
+  test('a short default outage while fallback is slow: payments wait and settle on default', async () => {
+    await simulator.fallback.setDelay(500);
+    lingerMs = 600;
+    gateway = await startGateway({ ...gatewayEnvFor(simulator), MAX_SETTLE_MS: '60000' });
+    await simulator.default.setFailure(true);
+    const sending = streamPayments(gateway, 1500, 100);
+    await Bun.sleep(1500);
+    await simulator.default.setFailure(false);
+    const accepted = await sending;
+    await gateway.settled(20_000);
+    const summary = await expectConsistent(gateway, simulator);
+    expect(summary.default.totalRequests).toBe(accepted.length);
+    expect(summary.fallback.totalRequests).toBe(0);
+  }, 60_000);
+});

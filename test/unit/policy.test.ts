@@ -1,0 +1,92 @@
+import { describe, expect, test } from 'bun:test';
+import { expectedValueHoldMs, loadConfig } from '../../src/config/env.ts';
+import { Breaker, Field, Signals } from '../../src/health/signals.ts';
+import { DEFAULT, FALLBACK } from '../../src/ledger/ledger.ts';
+import { GRANTED, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
+
+function policyWith(env: Record<string, string> = {}): { policy: SettlementPolicy; signals: Signals } {
+  const signals = Signals.create();
+  const config = loadConfig({ JOURNAL_DIR: 'off', ...env });
+  return { policy: new SettlementPolicy(signals, config, () => {}), signals };
+}
+
+describe('settlement policy: the rule', () => {
+  test('the hold for a failing default follows the fees: 5%/15% holds over three times longer than 7%/10%', () => {
+    expect(expectedValueHoldMs(0.05, 0.15, 60_000)).toBe(6316);
+    expect(expectedValueHoldMs(0.07, 0.1, 60_000)).toBe(1935);
+    expect(loadConfig({ JOURNAL_DIR: 'off' }).maxHoldMs).toBe(6316);
+    expect(loadConfig({ JOURNAL_DIR: 'off', DEFAULT_FEE: '7%', FALLBACK_FEE: '10%' }).maxHoldMs).toBe(1935);
+    // Equal fees: nothing to gain by holding.
+    expect(expectedValueHoldMs(0.1, 0.1, 60_000)).toBe(0);
+    expect(() => loadConfig({ JOURNAL_DIR: 'off', DEFAULT_FEE: '0.2', FALLBACK_FEE: '0.1' })).toThrow(/FALLBACK_FEE/);
+  });
+
+  test('a saturated default: the payments whose expected wait passes the hold overflow, the rest wait; the fees move the line', () => {
+    const at = (fees: Record<string, string>) => {
+      const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', PAYMENT_WORKERS: '2', ...fees });
+      signals.observeLatency(DEFAULT, 2000);
+      // 50 slots per worker, 2 s a call: 25 payments a second per worker; place p waits p x 40 ms.
+      let place = 1;
+      while (!policy.overflows(place, 0)) place++;
+      return place;
+    };
+    const wide = at({}); // hold 6,316 ms
+    const narrow = at({ DEFAULT_FEE: '0.07', FALLBACK_FEE: '0.10' }); // hold 1,935 ms
+    expect(wide).toBe(158); // 6,316 / 40
+    expect(narrow).toBe(49); // 1,935 / 40
+  });
+
+  test('a payment that waited long enough counts against the hold too', () => {
+    const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', MAX_HOLD_MS: '1000' });
+    signals.observeLatency(DEFAULT, 100);
+    expect(policy.overflows(1, 0)).toBe(false);
+    expect(policy.overflows(1, 999)).toBe(true);
+  });
+
+  test('fallback takes what default cannot only while it is fast, unless the payment is past its settlement budget', () => {
+    const { policy, signals } = policyWith({ MAX_SETTLE_MS: '10000', LATENCY_THRESHOLD_MS: '200' });
+    signals.observeLatency(FALLBACK, 900);
+    const now = signals.now();
+    expect(policy.grantFallback(now, 5_000, 0)).toBe(REFUSED);
+    expect(policy.grantFallback(now, 10_000, 0)).toBe(GRANTED);
+  });
+
+  test('timeouts never open a breaker; failed calls do', () => {
+    const { policy, signals } = policyWith({ BREAKER_FAILURE_THRESHOLD: '3' });
+    for (let i = 0; i < 10; i++) policy.recordTimeout(DEFAULT, 6000);
+    expect(signals.get(DEFAULT, Field.Breaker)).toBe(Breaker.Closed);
+    for (let i = 0; i < 3; i++) policy.recordFailure(DEFAULT, 5, signals.now(), 'HTTP 500');
+    expect(signals.get(DEFAULT, Field.Breaker)).toBe(Breaker.Open);
+  });
+
+  test('requestedAt: the send time for a processor faster than the audit lag; later by what a slow one exceeds it; unique per instance', () => {
+    const { policy, signals } = policyWith({ AUDIT_LAG_MS: '1500', PEERS: 'unix:/a.sock,unix:/b.sock', INSTANCE_INDEX: '1' });
+    signals.observeLatency(DEFAULT, 20);
+    const now = 1_700_000_000_000;
+    const fast = policy.requestedAtFor(DEFAULT, now, 0);
+    expect(fast - now).toBeGreaterThanOrEqual(0);
+    expect(fast - now).toBeLessThan(3);
+    expect(fast % 3).toBe(1);
+    signals.observeLatency(DEFAULT, 5000);
+    const slow = policy.requestedAtFor(DEFAULT, now, 0);
+    expect(slow - now).toBeGreaterThanOrEqual(5000 + STAMP_MARGIN_MS - 1500);
+    expect(slow - now).toBeLessThan(5000 + STAMP_MARGIN_MS - 1500 + 3);
+    expect(slow % 3).toBe(1);
+    // A call in flight longer than anything seen so far raises the expectation at once.
+    signals.observeLatency(FALLBACK, 20);
+    expect(policy.requestedAtFor(FALLBACK, now, 3000) - now).toBeGreaterThanOrEqual(3000 + STAMP_MARGIN_MS - 1500);
+  });
+
+  test('a processor whose oldest call waits far longer than it usually answers is stalled: no new calls until it answers', () => {
+    const { policy, signals } = policyWith();
+    signals.observeLatency(DEFAULT, 20);
+    const now = signals.now();
+    expect(policy.grant(DEFAULT, now, 100)).toBe(GRANTED);
+    policy.release(DEFAULT, GRANTED);
+    expect(policy.stalled(DEFAULT, 300)).toBe(true);
+    expect(policy.grant(DEFAULT, now, 300)).toBe(REFUSED);
+    // Its answers tell the new pace: 2 s calls are not a stall.
+    signals.observeLatency(DEFAULT, 2000);
+    expect(policy.grant(DEFAULT, now, 1900)).toBe(GRANTED);
+  });
+});
