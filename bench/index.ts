@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/env.ts';
 import { createSharedState } from '../src/gateway/shared-state.ts';
-import { GatewayRoutes } from '../src/http/routes.ts';
+import { GatewayRoutes, type Reply } from '../src/http/routes.ts';
 import { LocalLedger } from '../src/ledger/local-ledger.ts';
 import { InstanceJournal } from '../src/journal/instance-journal.ts';
 import { JournalWriter } from '../src/journal/journal-writer.ts';
@@ -52,13 +52,24 @@ bench.add('ledger summary, 15 s window of 100k entries', () => {
   ledger.totals({ from: start + 150_000, to: start + 165_000 });
 });
 
+// A full ledger at one settlement per ms, nearly in order as workers record them: every 50th
+// entry 3 s late, every 997th dated 2 s ahead.
+const fullLedger = SharedLedger.create(4_000_000);
+for (let i = 0; i < 4_000_000; i++) {
+  const late = i % 50 === 0 ? -3000 : i % 997 === 0 ? 2000 : 0;
+  fullLedger.append(i % 10 === 0 ? FALLBACK : DEFAULT, start + i + late, 1990);
+}
+bench.add('ledger summary, 15 s window over 4M entries', () => {
+  fullLedger.totals({ from: start + 2_000_000, to: start + 2_015_000 });
+});
+
 // The HTTP hot path in process: parse + validate + dedup + (journal) + enqueue + build the 202.
 // A consumer pops right after, standing in for the payment workers so the ring never fills.
 for (const journaled of [false, true]) {
   const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '1000' }));
   const acceptedIds = new IdSet();
   const journal = journaled ? new InstanceJournal(mkdtempSync(join(tmpdir(), 'bench-journal-')), 0, attached.ledger, acceptedIds, () => {}) : null;
-  const routes = new GatewayRoutes({ ...attached, acceptedIds, journal, ledgerReader: new LocalLedger(attached.ledger, () => {}) });
+  const routes = new GatewayRoutes({ ...attached, acceptedIds, journal, ledgerReader: new LocalLedger(attached.ledger, () => {}), instances: [null] });
   // One body whose first 8 id digits are rewritten per call: every call is a new payment.
   const body = new TextEncoder().encode('{"correlationId":"00000000-7d26-4d9d-aa19-4dc1c7cf60b3","amount":19.90}');
   const hex = new TextEncoder().encode('0123456789abcdef');
@@ -68,7 +79,7 @@ for (const journaled of [false, true]) {
   bench.add(`POST /payments in process (${journaled ? 'journal on' : 'journal off'})`, () => {
     serial++;
     for (let digit = 0; digit < 8; digit++) body[18 + digit] = hex[(serial >>> (28 - 4 * digit)) & 15];
-    const reply = routes.acceptPayment(body);
+    const reply = routes.acceptPayment(body) as Reply;
     if (reply.status !== 202) throw new Error(reply.body);
     attached.ring.tryPop(popped);
     return new Response(reply.body, { status: reply.status, headers });

@@ -160,7 +160,7 @@ describe('overload', () => {
 
   test('LEDGER_CAPACITY bounds what is held: past capacity − reserve, 503 + Retry-After; every accepted payment is recorded', async () => {
     const capacity = 4096;
-    const reserve = 2 * 256; // 2 × MAX_INFLIGHT_PER_PROCESSOR (default)
+    const reserve = 2 * 700; // 2 × MAX_INFLIGHT_PER_PROCESSOR (default: PROCESSOR_CONCURRENCY 700 for one instance)
     const gw = (gateway = await startGateway({
       ...gatewayEnvFor(simulator),
       LEDGER_CAPACITY: String(capacity),
@@ -186,7 +186,7 @@ describe('overload', () => {
     await expectEachSettledOnce(simulator, accepted);
     expect(gw.child.output()).not.toContain('LEDGER FULL');
 
-    // Full until purged; then accepting again.
+    // Full until purged and restarted (a purge forgets entries; their slots are reused after a restart).
     const more = await burst(gw, Array.from({ length: capacity }, () => crypto.randomUUID()), 16);
     expectRefusalsWellFormed(more);
     const extra = more.filter((o) => o.status === 202).map((o) => o.id);
@@ -196,10 +196,14 @@ describe('overload', () => {
     const purged = await fetch(`${gw.url}/purge-payments`, { method: 'POST' });
     expect(purged.status).toBe(200);
     await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
+    const forgotten = await expectConsistent(gw, simulator);
+    expect(forgotten.default.totalRequests + forgotten.fallback.totalRequests).toBe(0);
+    await gw.stop();
+    const restarted = (gateway = await startGateway({ ...gatewayEnvFor(simulator), LEDGER_CAPACITY: String(capacity) }));
     const fresh = crypto.randomUUID();
-    expect((await gw.pay(fresh, '4.00')).status).toBe(202);
-    await gw.settled();
-    const after = await expectConsistent(gw, simulator);
+    expect((await restarted.pay(fresh, '4.00')).status).toBe(202);
+    await restarted.settled();
+    const after = await expectConsistent(restarted, simulator);
     expect(after.default.totalRequests + after.fallback.totalRequests).toBe(1);
   }, 120_000);
 });
