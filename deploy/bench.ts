@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'bun';
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import type { StackInfo } from '../tools/stack.ts';
 
 interface Options {
@@ -25,24 +26,31 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { url: null, unix: null, rate: 500, durationSec: 30, connections: 500, stack: null, label: '', json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--url') o.url = next();
-    else if (arg === '--unix') o.unix = next();
-    else if (arg === '--rate') o.rate = Number(next());
-    else if (arg === '--duration') o.durationSec = Number(next());
-    else if (arg === '--connections') o.connections = Number(next());
-    else if (arg === '--stack') o.stack = next();
-    else if (arg === '--label') o.label = next();
-    else if (arg === '--json') o.json = true;
-    else throw new Error(`unknown option ${arg}`);
-  }
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      unix: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      stack: { type: 'string' },
+      label: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const o: Options = {
+    url: v.url ?? null,
+    unix: v.unix ?? null,
+    rate: v.rate === undefined ? 500 : Number(v.rate),
+    durationSec: v.duration === undefined ? 30 : Number(v.duration),
+    connections: v.connections === undefined ? 500 : Number(v.connections),
+    stack: v.stack ?? null,
+    label: v.label ?? '',
+    json: v.json === true,
+  };
   if ((o.url === null) === (o.unix === null)) throw new Error('give exactly one of --url and --unix');
   if (!(o.rate > 0 && o.durationSec > 0 && o.connections >= 1)) throw new Error('--rate, --duration, --connections must be positive');
   return o;

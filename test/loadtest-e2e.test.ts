@@ -27,6 +27,7 @@ async function runMain(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 interface Payment {
+  correlationId: string;
   requestedAt: number;
   amountCents: number;
 }
@@ -37,6 +38,7 @@ interface FakeProcessor {
   failure: boolean;
   delays: number[];
   failures: boolean[];
+  fees: number[];
   purges: number;
 }
 
@@ -58,14 +60,26 @@ function window(url: URL): [number, number] {
   return [from === null ? 0 : Date.parse(from), to === null ? Number.MAX_SAFE_INTEGER : Date.parse(to)];
 }
 
-function fakeProcessor(fee: number): FakeProcessor {
-  const state: FakeProcessor = { url: "", payments: [], failure: false, delays: [], failures: [], purges: 0 };
+function fakeProcessor(initialFee: number): FakeProcessor {
+  let fee = initialFee;
+  const state: FakeProcessor = { url: "", payments: [], failure: false, delays: [], failures: [], fees: [], purges: 0 };
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
       const url = new URL(req.url);
+      if (url.pathname.startsWith("/payments/") && req.method === "GET") {
+        const id = url.pathname.slice("/payments/".length);
+        const found = state.payments.find((p) => p.correlationId === id);
+        return found ? Response.json({ correlationId: id, amount: found.amountCents / 100 }) : new Response(null, { status: 404 });
+      }
       if (req.headers.get("x-rinha-token") !== "123") return new Response("bad token", { status: 401 });
+      if (url.pathname === "/admin/configurations/fee" && req.method === "PUT") {
+        const body = (await req.json()) as { fee: number };
+        state.fees.push(body.fee);
+        fee = body.fee;
+        return new Response(null, { status: 204 });
+      }
       if (url.pathname === "/admin/purge-payments" && req.method === "POST") {
         state.payments = [];
         state.purges++;
@@ -112,7 +126,7 @@ function fakeGateway(def: FakeProcessor, fb: FakeProcessor, behaviour: GatewayBe
       const url = new URL(req.url);
       if (url.pathname === "/payments" && req.method === "POST") {
         const body = (await req.json()) as { correlationId: string; amount: number };
-        const payment = { requestedAt: Date.now(), amountCents: Math.round(body.amount * 100) };
+        const payment = { correlationId: body.correlationId, requestedAt: Date.now(), amountCents: Math.round(body.amount * 100) };
         const target = !def.failure ? "default" : !fb.failure ? "fallback" : null;
         if (target === null) return new Response("unavailable", { status: 503 });
         (target === "default" ? def : fb).payments.push(payment);
@@ -153,12 +167,15 @@ interface ResultJson {
     bonusRate: number;
     disqualified: boolean;
     lag: number;
+    feeShare: { default: number; fallback: number };
     accepted: number;
     recorded: number;
   } | null;
   inconsistencies: Array<{ phase: string; processor: string }>;
   audits: Array<{ phase: string }>;
-  schedule: { events: Array<{ step: number; label: string }> };
+  strictAudits: Array<{ lagMs: number; compared: number; differences: number; firstDifferences: unknown[] }> | null;
+  settlement: { sampled: number; settled: number; unsettled: number; onBoth: number; stages: Array<{ step: number; p99Ms: number | null }> } | null;
+  schedule: { events: Array<{ step: number; label: string; condition: { default: { delayMs: number } } }> };
   timeline: Array<{ t: number; ok: number }>;
   generator: { cpuPercentOfOneCore: number; connectionsOpened: number };
 }
@@ -273,11 +290,21 @@ describe("loadtest main (end to end)", () => {
     const r = await runMain([
       "--url", gw, "--default-url", def.url, "--fallback-url", fb.url,
       "--vus", "4", "--duration", "2.5", "--audit-interval", "1", "--settle", "0", "--schedule", "none", "--out", out,
+      "--audit-every", "100", "--audit-lags", "1500,2000",
     ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("INCONSISTENCY");
+    // the strict auditor sees it at every audit, on every lag, and prints the first ones
+    expect(r.stdout).toContain("STRICT AUDIT DIFFERENCE [lag 1500 ms");
+    expect(r.stdout).toMatch(/strict audits 2000 ms +\d+ compared, \d+ differing/);
     const res = readResult(out);
     expect(res.inconsistencies.length).toBeGreaterThanOrEqual(2);
+    for (const lag of res.strictAudits ?? []) {
+      expect(lag.compared).toBeGreaterThan(0);
+      expect(lag.differences).toBe(lag.compared);
+      expect(lag.firstDifferences.length).toBeGreaterThan(0);
+    }
+    expect(res.strictAudits?.map((l) => l.lagMs)).toEqual([1500, 2000]);
     expect(res.inconsistencies.some((i) => i.phase === "final" && i.processor === "default")).toBe(true);
     const s = res.score;
     expect(s).not.toBeNull();
@@ -287,5 +314,91 @@ describe("loadtest main (end to end)", () => {
     expect(s.recorded).toBeGreaterThan(s.accepted);
     expect(res.requests.payments.failed).toBeGreaterThan(0);
     expect(existsSync(join(out, "report.html"))).toBe(true);
+  }, 30_000);
+
+  test("--fees 7/10 sets the processors' fees and prices the profit; settlement sampled; strict audits agree", async () => {
+    const def = fakeProcessor(0.05);
+    const fb = fakeProcessor(0.15);
+    const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
+    const out = join(outRoot, "fees");
+    const r = await runMain([
+      "--url", gw, "--default-url", def.url, "--fallback-url", fb.url,
+      "--vus", "6", "--duration", "3.5", "--step", "1", "--audit-interval", "1", "--settle", "0",
+      "--fees", "7/10", "--settlement-sample", "0.5", "--audit-every", "200", "--out", out,
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(def.fees).toEqual([0.07]);
+    expect(fb.fees).toEqual([0.1]);
+    const res = readResult(out);
+    const s = res.score;
+    expect(s).not.toBeNull();
+    if (s === null) return;
+    expect(fb.payments.length).toBeGreaterThan(0); // step 2: default failing
+    const profitMicros = def.payments.length * 1990 * 9300 + fb.payments.length * 1990 * 9000;
+    expect(Math.round(s.profit * 1e6)).toBe(profitMicros);
+    const feeDefault = def.payments.length * 1990 * 700;
+    expect(s.feeShare.default).toBe(Math.round((feeDefault / (feeDefault + fb.payments.length * 1990 * 1000)) * 10_000) / 10_000);
+    // the fake gateway pays before its 202: every sample is found, none on both
+    const st = res.settlement;
+    expect(st?.sampled).toBe(Math.floor(res.acceptedPayments / 2));
+    expect(st?.settled).toBe(st?.sampled);
+    expect(st?.onBoth).toBe(0);
+    expect(st?.stages.length).toBeGreaterThan(1); // one per step the samples were accepted in
+    for (const lag of res.strictAudits ?? []) {
+      expect(lag.compared).toBeGreaterThan(0);
+      expect(lag.differences).toBe(0);
+    }
+    expect(r.stdout).toContain("fees 7%/10%");
+    expect(r.stdout).toMatch(/settlement +\d+ sampled/);
+  }, 30_000);
+
+  test("--schedule long: seeded stages, the slow end kept through the settle period", async () => {
+    const def = fakeProcessor(0.05);
+    const fb = fakeProcessor(0.15);
+    const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
+    const out = join(outRoot, "long");
+    const r = await runMain([
+      "--url", gw, "--default-url", def.url, "--fallback-url", fb.url, "--schedule", "long", "--seed", "9",
+      "--vus", "4", "--duration", "3.5", "--step", "0.5", "--audit-interval", "0", "--settle", "0", "--out", out,
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const events = readResult(out).schedule.events;
+    expect(events.map((e) => e.step)).toEqual([0, 1, 2, 3, 4, 5, 6, -1]);
+    const last = events[6];
+    const settle = events[7];
+    expect(settle?.label).toStartWith("kept for settlement: default slow");
+    expect(settle?.condition).toEqual(last?.condition as never);
+    expect(settle?.condition.default.delayMs).toBeGreaterThanOrEqual(1000);
+    expect(def.failures).toContain(true); // the default outage
+    expect(fb.failures).toContain(true); // the fallback outage
+  }, 30_000);
+
+  test("--compare: alternates two targets and prints both p99s and their ratio", async () => {
+    const bare = () => {
+      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 202 }) });
+      servers.push(server);
+      return `http://127.0.0.1:${server.port}`;
+    };
+    const a = bare();
+    const b = bare();
+    const out = join(outRoot, "compare");
+    const r = await runMain(["--url", a, "--compare", b, "--rounds", "2", "--vus", "3", "--duration", "1", "--audit-interval", "0", "--out", out]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^A http:\/\/127\.0\.0\.1:\d+: p99 [\d.]+ ms over \d+ requests/m);
+    expect(r.stdout).toMatch(/^B http:\/\/127\.0\.0\.1:\d+: p99 [\d.]+ ms over \d+ requests/m);
+    expect(r.stdout).toMatch(/^ratio B\/A of p99: [\d.]+$/m);
+    const c = JSON.parse(readFileSync(join(out, "compare.json"), "utf8")) as {
+      a: { url: string; roundP99sMs: number[]; requests: number };
+      b: { url: string; roundP99sMs: number[] };
+      runs: Array<{ options: { url: string; admin: boolean } }>;
+    };
+    expect(c.a.url).toBe(a);
+    expect(c.b.url).toBe(b);
+    expect(c.a.roundP99sMs.length).toBe(2);
+    expect(c.runs.map((run) => run.options.url)).toEqual([a, b, b, a]);
+    expect(c.runs.every((run) => !run.options.admin)).toBe(true);
   }, 30_000);
 });

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULTS, HELP, UsageError, parseArgs } from "../tools/loadtest/options.ts";
+import { DEFAULTS, HELP, LONG_DEFAULTS, UsageError, parseOptions } from "../tools/loadtest/options.ts";
 import { PaymentRequest, buildRequest, centsToDecimal } from "../tools/loadtest/request-builder.ts";
 
 describe("options", () => {
   test("defaults", () => {
-    const o = parseArgs([]);
+    const o = parseOptions([]);
     expect(o.url).toBe("http://127.0.0.1:9999");
     expect(o.vus).toBe(500);
     expect(o.durationSec).toBe(60);
@@ -14,12 +14,12 @@ describe("options", () => {
     expect(o.schedule).toBe("reference");
     expect(o.outDir).toBeNull();
     expect(o.settleSec).toBe(DEFAULTS.settleSec);
-    expect(parseArgs(["--no-admin"]).settleSec).toBe(0);
-    expect(parseArgs(["--no-admin", "--settle", "3"]).settleSec).toBe(3);
+    expect(parseOptions(["--no-admin"]).settleSec).toBe(0);
+    expect(parseOptions(["--no-admin", "--settle", "3"]).settleSec).toBe(3);
   });
 
   test("values in both --opt value and --opt=value forms", () => {
-    const o = parseArgs([
+    const o = parseOptions([
       "--vus", "5", "--duration=3", "--no-admin", "--schedule", "random", "--seed", "77",
       "--url", "http://localhost:1234/", "--amount", "10.5", "--out", "x/y", "--timeout", "0.25", "--settle", "0",
     ]);
@@ -35,6 +35,29 @@ describe("options", () => {
     expect(o.settleSec).toBe(0);
   });
 
+  test("new options: fees, strict auditor, settlement sampling, compare", () => {
+    const o = parseOptions(["--fees", "7/10", "--audit-every", "100", "--audit-lags", "1500,2000,3000", "--settlement-sample", "0.5"]);
+    expect(o.fees).toEqual({ default: 700, fallback: 1000 });
+    expect(o.auditEveryMs).toBe(100);
+    expect(o.auditLagsMs).toEqual([1500, 2000, 3000]);
+    expect(o.settlementSample).toBe(0.5);
+    expect(parseOptions(["--fees=5.5/15.25"]).fees).toEqual({ default: 550, fallback: 1525 });
+    const d = parseOptions([]);
+    expect(d.fees).toEqual({ default: 500, fallback: 1500 });
+    expect(d.auditEveryMs).toBe(0);
+    expect(d.settlementSample).toBe(0.05);
+    expect(d.compareUrl).toBeNull();
+    // compare is latency only: no admin, no settle wait unless asked
+    const c = parseOptions(["--compare", "http://127.0.0.1:19001", "--rounds", "2"]);
+    expect(c).toMatchObject({ compareUrl: "http://127.0.0.1:19001", rounds: 2, admin: false, settleSec: 0 });
+  });
+
+  test("--schedule long brings its own defaults; given values win", () => {
+    expect(parseOptions(["--schedule", "long"])).toMatchObject({ schedule: "long", ...LONG_DEFAULTS });
+    expect(parseOptions(["--vus", "50", "--schedule", "long", "--step", "2", "--duration", "14"])).toMatchObject({ vus: 50, stepSec: 2, durationSec: 14 });
+    expect(parseOptions([]).vus).toBe(DEFAULTS.vus);
+  });
+
   test("usage errors", () => {
     for (const argv of [
       ["--bogus"],
@@ -48,15 +71,23 @@ describe("options", () => {
       ["--url", "http://127.0.0.1:9999/payments"],
       ["--no-admin=1"],
       ["positional"],
+      ["--fees", "5"],
+      ["--fees", "5/15/20"],
+      ["--fees", "5.001/15"],
+      ["--audit-lags", "1500,abc"],
+      ["--audit-lags", "1500,1500"],
+      ["--settlement-sample", "1.5"],
+      ["--compare", "ftp://x"],
+      ["--schedule", "long", "--duration", "60"],
     ]) {
-      expect(() => parseArgs(argv)).toThrow(UsageError);
+      expect(() => parseOptions(argv)).toThrow(UsageError);
     }
   });
 
   test("help mentions every option", () => {
-    expect(parseArgs(["--help"]).help).toBe(true);
-    expect(parseArgs(["-h"]).help).toBe(true);
-    for (const opt of ["--url", "--default-url", "--fallback-url", "--token", "--no-admin", "--vus", "--duration", "--amount", "--timeout", "--think", "--schedule", "--seed", "--step", "--audit-interval", "--settle", "--out", "--help"]) {
+    expect(parseOptions(["--help"]).help).toBe(true);
+    expect(parseOptions(["-h"]).help).toBe(true);
+    for (const opt of ["--url", "--default-url", "--fallback-url", "--token", "--no-admin", "--vus", "--duration", "--amount", "--timeout", "--think", "--schedule", "--seed", "--step", "--fees", "--audit-interval", "--audit-every", "--audit-lags", "--settlement-sample", "--settle", "--compare", "--rounds", "--out", "--help"]) {
       expect(HELP).toContain(opt);
     }
   });

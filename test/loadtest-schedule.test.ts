@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { deriveSeed, mulberry32 } from "../tools/loadtest/prng.ts";
-import { FINE, REFERENCE_STEPS, Schedule } from "../tools/loadtest/schedule.ts";
+import { type Condition, FINE, LONG_MIN_STEPS, REFERENCE_STEPS, Schedule, longPlan } from "../tools/loadtest/schedule.ts";
 
 describe("mulberry32", () => {
   test("same seed, same sequence; different seed, different sequence", () => {
@@ -91,5 +91,56 @@ describe("Schedule", () => {
     expect(s.conditionAt(7)).toEqual(s.conditionAt(1));
     // with a shorter step the changes come sooner
     expect(new Schedule("reference", 0, 2.5).changesWithin(10).map((c) => c.atSec)).toEqual([2.5, 5, 7.5]);
+  });
+});
+
+describe("long schedule", () => {
+  const conditions = (s: Schedule, durationSec: number): Condition[] =>
+    Array.from({ length: Schedule.fullSteps(durationSec, s.stepSec) }, (_, step) => s.conditionAt(step));
+  const defaultSlow = (c: Condition) => !c.default.failure && c.default.delayMs >= 1000 && c.default.delayMs <= 5000;
+
+  test("seeded: the same seed gives the same run, other seeds other runs", () => {
+    const a = new Schedule("long", 7, 30, 300);
+    expect(new Schedule("long", 7, 30, 300).changesWithin(300)).toEqual(a.changesWithin(300));
+    const distinct = new Set(Array.from({ length: 20 }, (_, seed) => JSON.stringify(longPlan(seed, 10))));
+    expect(distinct.size).toBeGreaterThan(10);
+  });
+
+  test("5 minutes at 30 s steps: changes every 30 s, the contract's stages, for many seeds", () => {
+    for (let seed = 0; seed < 200; seed++) {
+      const s = new Schedule("long", seed, 30, 300);
+      expect(s.changesWithin(300).map((c) => c.atSec)).toEqual([30, 60, 90, 120, 150, 180, 210, 240, 270]);
+      const steps = conditions(s, 300);
+      expect(steps[0]).toEqual(FINE);
+      // a default outage of two consecutive steps (60 s)
+      expect(steps.some((c, i) => c.default.failure && steps[i + 1]?.default.failure === true)).toBe(true);
+      // a fallback outage
+      expect(steps.some((c) => c.fallback.failure)).toBe(true);
+      // both slow, neither failing
+      expect(steps.some((c) => !c.default.failure && !c.fallback.failure && c.default.delayMs >= 500 && c.fallback.delayMs >= 500)).toBe(true);
+      // default working but slow (1-5 s) mid-run, and for the whole last step
+      expect(steps.slice(1, -1).some(defaultSlow)).toBe(true);
+      const last = steps[steps.length - 1] as Condition;
+      expect(defaultSlow(last)).toBe(true);
+      // the end stays slow through the settle period (what is held for default may stay unsettled)
+      expect(s.settleCondition).toEqual(last);
+    }
+  });
+
+  test("a trailing partial step belongs to the last one; too short a run is refused", () => {
+    const s = new Schedule("long", 1, 30, 310);
+    expect(s.changesWithin(310).map((c) => c.atSec)).toEqual([30, 60, 90, 120, 150, 180, 210, 240, 270]);
+    expect(s.stepAt(305)).toBe(9);
+    expect(s.conditionAt(10)).toEqual(s.conditionAt(9));
+    expect(() => new Schedule("long", 1, 30, 30 * (LONG_MIN_STEPS - 1))).toThrow(RangeError);
+    // longer runs add seeded filler steps and keep every stage
+    const long = conditions(new Schedule("long", 3, 30, 600), 600);
+    expect(long.length).toBe(20);
+    expect(defaultSlow(long[19] as Condition)).toBe(true);
+  });
+
+  test("other schedules reset to fine for the settle period", () => {
+    expect(new Schedule("reference", 0).settleCondition).toEqual(FINE);
+    expect(new Schedule("none", 0).stepAt(123)).toBe(0);
   });
 });

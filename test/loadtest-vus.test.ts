@@ -17,6 +17,10 @@ const server = Bun.serve({
 });
 afterAll(() => server.stop(true));
 
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await Bun.sleep(5);
+}
+
 describe("LoadGenerator", () => {
   test("linear ramp target", () => {
     expect(LoadGenerator.targetVus(0, 500, 60_000)).toBe(1);
@@ -35,9 +39,9 @@ describe("LoadGenerator", () => {
       metrics,
     );
     gen.start(metrics.t0);
-    await Bun.sleep(400);
+    await waitFor(() => gen.activeVus === 4 && metrics.payment.ok > 4);
     delayMs = 150; // requests now in flight will still be answered
-    await Bun.sleep(30);
+    await waitFor(() => gen.inFlight > 0);
     await gen.stop();
     expect(gen.inFlight).toBe(0);
     expect(gen.activeVus).toBe(4);
@@ -59,12 +63,37 @@ describe("LoadGenerator", () => {
       metrics,
     );
     gen.start(metrics.t0);
-    await Bun.sleep(150);
+    await waitFor(() => metrics.payment.timeouts > 0);
     await gen.stop();
-    expect(metrics.payment.timeouts).toBeGreaterThan(0);
     expect(metrics.payment.ok).toBe(0);
     expect(metrics.all.maxRecordedUs).toBe(100_000);
     gen.close();
     delayMs = 0;
+  });
+
+  test("the settlement sampler gets the ids of the accepted payments it wants", async () => {
+    ids.clear();
+    delayMs = 0;
+    const tracked: string[] = [];
+    let offered = 0;
+    const metrics = new Metrics();
+    const sampler = {
+      wants: () => ++offered % 2 === 0,
+      track: (id: string, acceptedAt: number) => {
+        expect(acceptedAt).toBeGreaterThanOrEqual(metrics.t0);
+        tracked.push(id);
+      },
+    };
+    const gen = new LoadGenerator(
+      { endpoint: parseEndpoint(`http://127.0.0.1:${server.port}`), vus: 2, durationMs: 50, thinkMs: 5, timeoutMs: 1000, amountCents: 1990, sampler },
+      metrics,
+    );
+    gen.start(metrics.t0);
+    await waitFor(() => tracked.length >= 3);
+    await gen.stop();
+    gen.close();
+    expect(offered).toBe(metrics.payment.ok);
+    expect(tracked.length).toBe(Math.floor(offered / 2));
+    for (const id of tracked) expect(ids.has(id)).toBe(true);
   });
 });

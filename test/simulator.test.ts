@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import { startProcessor } from '../src/simulator/processor.ts';
+import { startProcessor } from '../tools/simulator/processor.ts';
 import { startSimulator, type SimProcessor, type Simulator } from './support/simulator.ts';
 
 // Short health window so the rate-limit test runs in seconds. Timing assertions
@@ -17,8 +17,8 @@ afterAll(async () => {
   await sim?.stop();
 });
 beforeEach(async () => {
-  for (const p of [sim.default, sim.fallback]) {
-    await Promise.all([p.setDelay(0), p.setFailure(false), p.setFault('none'), p.purge()]);
+  for (const [p, fee] of [[sim.default, 0.05], [sim.fallback, 0.15]] as const) {
+    await Promise.all([p.setDelay(0), p.setFailure(false), p.setFault('none'), p.setFee(fee), p.purge()]);
   }
 });
 
@@ -190,6 +190,25 @@ describe('GET /admin/payments-summary', () => {
     // round(5970 cents * 0.05) / 100
     expect(await sim.default.summary()).toEqual({ totalRequests: 3, totalAmount: 59.7, totalFee: 2.99, feePerTransaction: 0.05 });
   });
+
+  test('the fee is the processor\'s own configuration (7%/10% in some runs), changed through the admin API', async () => {
+    await sim.default.setFee(0.07);
+    await sim.fallback.setFee(0.1);
+    for (const p of [sim.default, sim.fallback]) {
+      for (let i = 0; i < 3; i++) await post(p, newPayment(19.9));
+    }
+    // 5970 cents x 700 bps = 417.9 cents -> 4.18; x 1000 bps = 5.97
+    expect(await sim.default.summary()).toEqual({ totalRequests: 3, totalAmount: 59.7, totalFee: 4.18, feePerTransaction: 0.07 });
+    expect(await sim.fallback.summary()).toEqual({ totalRequests: 3, totalAmount: 59.7, totalFee: 5.97, feePerTransaction: 0.1 });
+    const config = await admin(sim.default, 'GET', '/admin/configurations', '123');
+    expect(((await config.json()) as { fee: number }).fee).toBe(0.07);
+    for (const fee of [-0.01, 1.5, 0.07251, '0.07', null]) {
+      const res = await admin(sim.default, 'PUT', '/admin/configurations/fee', '123', { fee });
+      expect(res.status, JSON.stringify(fee)).toBe(400);
+    }
+    expect((await admin(sim.default, 'PUT', '/admin/configurations/fee', 'wrong', { fee: 0.01 })).status).toBe(401);
+    expect((await sim.default.summary()).feePerTransaction).toBe(0.07);
+  });
 });
 
 describe('GET /payments/service-health', () => {
@@ -244,7 +263,7 @@ describe('admin', () => {
     await sim.default.setFailure(true);
     await sim.default.setFault('garbage');
     const res = await admin(sim.default, 'GET', '/admin/configurations', '123');
-    expect(await res.json()).toEqual({ delay: 120, failure: true, fault: 'garbage' });
+    expect(await res.json()).toEqual({ delay: 120, failure: true, fault: 'garbage', fee: 0.05 });
     expect((await admin(sim.default, 'PUT', '/admin/configurations/delay', '123', { delay: -5 })).status).toBe(400);
     expect((await admin(sim.default, 'PUT', '/admin/configurations/failure', '123', { failure: 'yes' })).status).toBe(400);
     expect((await admin(sim.default, 'PUT', '/admin/configurations/fault', '123', { fault: 'explode' })).status).toBe(400);
@@ -341,8 +360,8 @@ describe('in-process processor', () => {
   }, 20_000);
 });
 
-describe('src/simulator/main.ts', () => {
-  const main = resolve(import.meta.dir, '../src/simulator/main.ts');
+describe('tools/simulator/main.ts', () => {
+  const main = resolve(import.meta.dir, '../tools/simulator/main.ts');
   const spawnMain = (env: Record<string, string>) =>
     Bun.spawn([process.execPath, main], {
       env: { ...process.env, SIM_DEFAULT_PORT: '0', SIM_FALLBACK_PORT: '0', ...env },
@@ -352,11 +371,22 @@ describe('src/simulator/main.ts', () => {
     });
 
   test('rejects an invalid environment with a clear error', async () => {
-    const proc = spawnMain({ SIM_DEFAULT_PORT: 'abc', SIM_HEALTH_WINDOW_MS: '-1' });
+    const proc = spawnMain({ SIM_DEFAULT_PORT: 'abc', SIM_HEALTH_WINDOW_MS: '-1', SIM_DEFAULT_FEE: '5', SIM_FALLBACK_FEE: 'x' });
     expect(await proc.exited).toBe(2);
     const stderr = await new Response(proc.stderr).text();
-    expect(stderr).toContain('SIM_DEFAULT_PORT');
-    expect(stderr).toContain('SIM_HEALTH_WINDOW_MS');
+    for (const name of ['SIM_DEFAULT_PORT', 'SIM_HEALTH_WINDOW_MS', 'SIM_DEFAULT_FEE', 'SIM_FALLBACK_FEE']) expect(stderr).toContain(name);
+  });
+
+  test('SIM_DEFAULT_FEE and SIM_FALLBACK_FEE set each processor\'s fee', async () => {
+    const other = await startSimulator({ fees: { default: 0.07, fallback: 0.1 } });
+    try {
+      await post(other.default, newPayment(100));
+      await post(other.fallback, newPayment(100));
+      expect(await other.default.summary()).toEqual({ totalRequests: 1, totalAmount: 100, totalFee: 7, feePerTransaction: 0.07 });
+      expect(await other.fallback.summary()).toEqual({ totalRequests: 1, totalAmount: 100, totalFee: 10, feePerTransaction: 0.1 });
+    } finally {
+      await other.stop();
+    }
   });
 
   test('exits 0 on SIGTERM, and when stdin closes if asked to', async () => {

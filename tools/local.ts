@@ -10,19 +10,22 @@
  * DEFAULT_PROCESSOR_URL and FALLBACK_PROCESSOR_URL set, no simulator is started.
  */
 import type { Subprocess } from 'bun';
-import { STACK_HELP, StackUsageError, installedLoadBalancer, parseStackArgs, runStack } from './stack.ts';
+import { parseArgs } from 'node:util';
+import { STACK_ARGS, STACK_HELP, StackUsageError, installedLoadBalancer, parseStackArgs, runStack } from './stack.ts';
 
 const args = process.argv.slice(2);
-const single = args.includes('--single');
+// Not strict: the stack's own parsing judges the rest (and --single ignores it).
+const { values } = parseArgs({ args, options: { ...STACK_ARGS, single: { type: 'boolean' } }, strict: false, allowPositionals: true });
+const single = values.single === true;
 const lb = installedLoadBalancer();
 
-if (args.includes('--help') || args.includes('-h')) {
+if (values.help === true) {
   console.log(`Usage: bun tools/local.ts [--single] [stack options]\n\n--single: one gateway instance on :9999, no load balancer.\n\n${STACK_HELP}`);
   process.exit(0);
 }
 
 if (!single && lb !== null) {
-  const stackArgs = args.some((arg) => arg === '--lb' || arg.startsWith('--lb=')) ? args : ['--lb', lb, ...args];
+  const stackArgs = values.lb !== undefined ? args : ['--lb', lb, ...args];
   try {
     await runStack(parseStackArgs(stackArgs));
   } catch (error) {
@@ -97,7 +100,7 @@ async function runSingle(): Promise<void> {
     const defaultPort = process.env.SIM_DEFAULT_PORT ?? '8001';
     const fallbackPort = process.env.SIM_FALLBACK_PORT ?? '8002';
     console.log(`[local] no processor URLs configured: starting the simulator on :${defaultPort} and :${fallbackPort}`);
-    const simulator = start('simulator', ['src/simulator/main.ts'], { SIM_DEFAULT_PORT: defaultPort, SIM_FALLBACK_PORT: fallbackPort });
+    const simulator = start('simulator', ['tools/simulator/main.ts'], { SIM_DEFAULT_PORT: defaultPort, SIM_FALLBACK_PORT: fallbackPort });
     await waitUntilServing(simulator, `http://127.0.0.1:${defaultPort}`);
     env.DEFAULT_PROCESSOR_URL = `http://127.0.0.1:${defaultPort}`;
     env.FALLBACK_PROCESSOR_URL = `http://127.0.0.1:${fallbackPort}`;

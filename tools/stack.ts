@@ -14,6 +14,7 @@
 import type { Subprocess } from 'bun';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { StackCgroups, cgroupsUnavailable } from '../deploy/cgroup.ts';
 import { renderHaproxy, renderNginx } from '../deploy/render.ts';
 import { BUDGET, allLimits, gatewayEnv, joinPath, socketPath, topology, type LoadBalancerKind, type ProcessorUrls } from '../deploy/topology.ts';
@@ -50,60 +51,57 @@ SIM_FALLBACK_PORT (8002). Other gateway variables (MAX_HOLD_MS, ...) pass throug
 
 export class StackUsageError extends Error {}
 
+/** The options' node:util parseArgs spec; tools/local.ts adds its own to it. */
+export const STACK_ARGS = {
+  lb: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'run-dir': { type: 'string' },
+  'no-cgroups': { type: 'boolean' },
+  'exit-on-stdin-close': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseStackArgs(argv: readonly string[]): StackOptions {
+  let values: ReturnType<typeof parseStrict>['values'];
+  try {
+    ({ values } = parseStrict([...argv]));
+  } catch (error) {
+    // node:util's messages, reworded as this tool always said them.
+    const message = error instanceof Error ? error.message : String(error);
+    const arg = /'(--?[\w-]+)/.exec(message)?.[1] ?? /'([^']*)'/.exec(message)?.[1] ?? message;
+    if (message.includes('argument missing')) throw new StackUsageError(`${arg} needs a value`);
+    if (message.includes('does not take an argument')) throw new StackUsageError(`${arg} takes no value`);
+    throw new StackUsageError(`unknown option "${arg}"`);
+  }
+  const value = (name: 'lb' | 'port' | 'host' | 'run-dir'): string | undefined => {
+    const v = values[name];
+    if (v === '') throw new StackUsageError(`--${name} needs a value`);
+    return v;
+  };
   const options: StackOptions = {
     lb: topology.loadBalancer.kind,
     port: topology.publicPort,
-    host: '127.0.0.1',
-    runDir: resolve(ROOT, '.run/stack'),
-    cgroups: true,
-    exitOnStdinClose: false,
-    help: false,
+    host: value('host') ?? '127.0.0.1',
+    runDir: resolve(process.cwd(), value('run-dir') ?? resolve(ROOT, '.run/stack')),
+    cgroups: values['no-cgroups'] !== true,
+    exitOnStdinClose: values['exit-on-stdin-close'] === true,
+    help: values.help === true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new StackUsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--lb': {
-        const lb = value();
-        if (lb !== 'haproxy' && lb !== 'nginx') throw new StackUsageError(`--lb must be haproxy or nginx, got "${lb}"`);
-        options.lb = lb;
-        break;
-      }
-      case '--port': {
-        const raw = value();
-        const port = Number(raw);
-        if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new StackUsageError(`--port must be a port number, got "${raw}"`);
-        options.port = port;
-        break;
-      }
-      case '--host':
-        options.host = value();
-        break;
-      case '--run-dir':
-        options.runDir = resolve(process.cwd(), value());
-        break;
-      case '--no-cgroups':
-        options.cgroups = false;
-        break;
-      case '--exit-on-stdin-close':
-        options.exitOnStdinClose = true;
-        break;
-      case '-h':
-      case '--help':
-        options.help = true;
-        break;
-      default:
-        throw new StackUsageError(`unknown option "${arg}"`);
-    }
+  const lb = value('lb');
+  if (lb !== undefined) {
+    if (lb !== 'haproxy' && lb !== 'nginx') throw new StackUsageError(`--lb must be haproxy or nginx, got "${lb}"`);
+    options.lb = lb;
+  }
+  const port = value('port');
+  if (port !== undefined) {
+    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new StackUsageError(`--port must be a port number, got "${port}"`);
+    options.port = Number(port);
   }
   return options;
 }
+
+const parseStrict = (args: string[]) => parseArgs({ args, options: STACK_ARGS, strict: true, allowPositionals: false });
 
 /** A load balancer binary on PATH or in the usual sbin directories, or null. */
 export function findBinary(name: string): string | null {
@@ -306,7 +304,7 @@ export async function runStack(options: StackOptions): Promise<void> {
     } else {
       const simulator = start(
         'simulator',
-        [bun, 'src/simulator/main.ts'],
+        [bun, 'tools/simulator/main.ts'],
         { SIM_HOST: '127.0.0.1', SIM_DEFAULT_PORT: process.env.SIM_DEFAULT_PORT ?? '8001', SIM_FALLBACK_PORT: process.env.SIM_FALLBACK_PORT ?? '8002' },
         true,
         false,

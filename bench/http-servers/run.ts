@@ -268,7 +268,7 @@ const versions = {
 };
 say(`versions ${JSON.stringify(versions)}; work dir ${work}`);
 
-const sim = Bun.spawn([BUN, join(ROOT, 'src/simulator/main.ts')], {
+const sim = Bun.spawn([BUN, join(ROOT, 'tools/simulator/main.ts')], {
   cwd: ROOT,
   env: { ...process.env, SIM_HOST: '127.0.0.1', SIM_DEFAULT_PORT: String(SIM_DEFAULT), SIM_FALLBACK_PORT: String(SIM_FALLBACK), SIM_TOKEN: TOKEN, SIM_EXIT_ON_STDIN_CLOSE: '1' },
   stdin: 'pipe',

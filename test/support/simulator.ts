@@ -1,5 +1,5 @@
 /**
- * Test helper: runs the payment-processor simulator (src/simulator/main.ts) as a
+ * Test helper: runs the payment-processor simulator (tools/simulator/main.ts) as a
  * REAL separate process on free ports and drives it over HTTP with plain fetch.
  */
 import { resolve } from 'node:path';
@@ -18,6 +18,8 @@ export interface SimProcessor {
   setDelay(ms: number): Promise<void>;
   setFailure(failing: boolean): Promise<void>;
   setFault(fault: SimFault): Promise<void>;
+  /** Simulator extension: the fee as a fraction (0.07). */
+  setFee(fee: number): Promise<void>;
   summary(from?: string, to?: string): Promise<SimSummary>;
   purge(): Promise<void>;
   getPayment(id: string): Promise<any | null>;
@@ -42,10 +44,10 @@ export function gatewayEnvFor(simulator: Simulator): Record<string, string> {
   };
 }
 
-const MAIN = resolve(import.meta.dir, '../../src/simulator/main.ts');
+const MAIN = resolve(import.meta.dir, '../../tools/simulator/main.ts');
 const TOKEN = '123';
 
-export async function startSimulator(opts: { healthWindowMs?: number } = {}): Promise<Simulator> {
+export async function startSimulator(opts: { healthWindowMs?: number; fees?: { default: number; fallback: number } } = {}): Promise<Simulator> {
   const proc = Bun.spawn([process.execPath, MAIN], {
     env: {
       ...process.env,
@@ -54,6 +56,7 @@ export async function startSimulator(opts: { healthWindowMs?: number } = {}): Pr
       SIM_FALLBACK_PORT: '0',
       SIM_TOKEN: TOKEN,
       SIM_HEALTH_WINDOW_MS: String(opts.healthWindowMs ?? 5000),
+      ...(opts.fees ? { SIM_DEFAULT_FEE: String(opts.fees.default), SIM_FALLBACK_FEE: String(opts.fees.fallback) } : {}),
       SIM_EXIT_ON_STDIN_CLOSE: '1', // dies with this test process even if stop() is never called
     },
     stdin: 'pipe',
@@ -109,6 +112,7 @@ function processorClient(url: string): SimProcessor {
     setDelay: (ms) => put('delay', ms),
     setFailure: (failing) => put('failure', failing),
     setFault: (fault) => put('fault', fault),
+    setFee: (fee) => put('fee', fee),
     async summary(from, to) {
       const query = new URLSearchParams();
       if (from !== undefined) query.set('from', from);

@@ -144,6 +144,12 @@ export class ProcessorAdmin {
     return call<null>(this.pool, this.req("PUT", "/admin/configurations/delay", body), this.timeoutMs, null);
   }
 
+  /** Simulator extension (a real processor's fee is out of reach): fee as a fraction. */
+  setFee(bps: number): Promise<CallResult<null>> {
+    const body = JSON.stringify({ fee: bps / 10_000 });
+    return call<null>(this.pool, this.req("PUT", "/admin/configurations/fee", body), this.timeoutMs, null);
+  }
+
   setFailure(failure: boolean): Promise<CallResult<null>> {
     const body = JSON.stringify({ failure });
     return call<null>(this.pool, this.req("PUT", "/admin/configurations/failure", body), this.timeoutMs, null);

@@ -16,6 +16,11 @@ import type { Metrics } from "./metrics.ts";
 
 export type ProcessorName = "default" | "fallback";
 
+/** Audit windows are [now − 15 s, now − lag], as in the contract. */
+export const AUDIT_WINDOW_FROM_MS = 15_000;
+/** The contract auditor's lag: 1.5 s in the reference runs, 2 s in the longer ones. */
+export const CONTRACT_AUDIT_LAG_MS = { reference: 1_500, long: 2_000 } as const;
+
 export interface Inconsistency {
   phase: "audit" | "final";
   /** Seconds since the start of the load phase. */

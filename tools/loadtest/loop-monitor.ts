@@ -18,7 +18,7 @@ export interface GeneratorCost {
 }
 
 export class LoopMonitor {
-  readonly delay = new Histogram({ subBucketBits: 10 });
+  readonly delay = new Histogram(2);
   private timer: ReturnType<typeof setInterval> | null = null;
   private expected = 0;
   private startWall = 0;

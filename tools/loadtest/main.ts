@@ -3,7 +3,8 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { HELP, type Options, UsageError, parseArgs } from "./options.ts";
+import { renderCompare, runCompare } from "./compare.ts";
+import { HELP, type Options, UsageError, parseOptions } from "./options.ts";
 import { Progress } from "./progress.ts";
 import { renderHtml } from "./report-html.ts";
 import { renderTable } from "./report-table.ts";
@@ -34,7 +35,7 @@ export function writeReports(result: LoadTestResult, outDir: string): { json: st
 export async function main(argv: readonly string[]): Promise<number> {
   let options: Options;
   try {
-    options = parseArgs(argv);
+    options = parseOptions(argv);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`loadtest: ${e.message}\nRun with --help for the list of options.\n`);
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   const progress = new Progress(process.stdout.isTTY === true, { write: (t) => void process.stdout.write(t) });
+  if (options.compareUrl !== null) return compare(options, progress);
   let result: LoadTestResult;
   try {
     result = await runLoadTest(options, progress);
@@ -68,6 +70,33 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(renderTable(result, files));
   return files === null ? EXIT_FAILURE : EXIT_OK;
+}
+
+async function compare(options: Options, progress: Progress): Promise<number> {
+  let result: Awaited<ReturnType<typeof runCompare>>;
+  try {
+    result = await runCompare(options, progress);
+  } catch (e) {
+    progress.finish();
+    if (e instanceof UnreachableError) {
+      process.stderr.write(`loadtest: ${e.message}\n`);
+      return EXIT_UNREACHABLE;
+    }
+    process.stderr.write(`loadtest: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT_FAILURE;
+  }
+  const outDir = options.outDir ?? defaultOutDir();
+  let file: string | null = null;
+  try {
+    mkdirSync(outDir, { recursive: true });
+    file = resolve(outDir, "compare.json");
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  } catch (e) {
+    process.stderr.write(`loadtest: could not write ${outDir}/compare.json: ${e instanceof Error ? e.message : String(e)}\n`);
+    file = null;
+  }
+  process.stdout.write(renderCompare(result, file));
+  return file === null ? EXIT_FAILURE : EXIT_OK;
 }
 
 if (import.meta.main) {

@@ -34,7 +34,7 @@ export class SecondStats {
   timeouts = 0;
   /** Highest VU count seen during this second. */
   vus = 0;
-  readonly hist = new Histogram({ subBucketBits: 9 });
+  readonly hist = new Histogram(2);
 }
 
 export class Metrics {

@@ -204,7 +204,7 @@ export function renderHtml(r: LoadTestResult): string {
   const s = r.score;
   const keyRows: string[][] = [
     ["target", `${o.url} (admin: ${o.admin ? "yes" : "no"})`],
-    ["scenario", `${o.vus} VUs over ${o.durationSec}s, schedule ${o.schedule}${o.schedule === "random" ? ` (seed ${o.seed})` : ""}, settle ${o.settleSec}s`],
+    ["scenario", `${o.vus} VUs over ${o.durationSec}s, schedule ${o.schedule}${o.schedule === "random" || o.schedule === "long" ? ` (seed ${o.seed})` : ""}, fees ${o.fees.default / 100}%/${o.fees.fallback / 100}%, settle ${o.settleSec}s`],
     ["started", r.startedAt],
     ["requests", `${r.requests.all.total} total, ${r.requests.all.ok} ok, ${r.requests.all.failed} failed, ${r.requests.all.timeouts} timeouts`],
     ["p99 (all gateway requests)", msStr(r.latency.all.p99Ms)],
@@ -212,7 +212,8 @@ export function renderHtml(r: LoadTestResult): string {
   ];
   if (s !== null) {
     keyRows.push(
-      ["accepted / recorded / lag", `${s.accepted} / ${s.recorded} / ${s.lag}`],
+      ["accepted / recorded / lag at the cutoff", `${s.accepted} / ${s.recorded} / ${s.lag}`],
+      ["fee share default / fallback", `${(s.feeShare.default * 100).toFixed(1)}% / ${(s.feeShare.fallback * 100).toFixed(1)}%`],
       ["profit", s.exact.profit],
       ["p99 bonus", `${(s.bonusRate * 100).toFixed(2)}% = ${s.exact.bonus}`],
       ["fine", s.exact.fine],
@@ -272,6 +273,36 @@ ${table(
       i.processor,
       `${i.gatewayRequests} / ${i.gatewayAmount}`,
       `${i.processorRequests} / ${i.processorAmount}`,
+    ]),
+  )}
+<h2>Settlement time (from the 202 to found on a processor)</h2>
+${table(
+    ["step", "condition at the 202", "sampled", "settled", "unsettled", "default", "fallback", "p50", "p99", "max"],
+    (r.settlement?.stages ?? []).map((st) => [
+      String(st.step),
+      st.label,
+      String(st.sampled),
+      String(st.settled),
+      String(st.unsettled),
+      String(st.onDefault),
+      String(st.onFallback),
+      msStr(st.p50Ms),
+      msStr(st.p99Ms),
+      msStr(st.maxMs),
+    ]),
+  )}
+<h2>Strict audits</h2>
+${table(
+    ["lag", "compared", "differing", "failed", "skipped", "first differences (gateway vs processors, default/fallback)"],
+    (r.strictAudits ?? []).map((lag) => [
+      `${lag.lagMs} ms`,
+      String(lag.compared),
+      String(lag.differences),
+      String(lag.failed),
+      String(lag.skipped),
+      lag.firstDifferences
+        .map((d) => `t=${d.atSec.toFixed(1)}s ${d.gateway.default}/${d.gateway.fallback} vs ${d.processors.default}/${d.processors.fallback}`)
+        .join("; "),
     ]),
   )}
 <h2>Audits</h2>

@@ -27,7 +27,8 @@ function padLeft(s: string, n: number): string {
 export function renderTable(r: LoadTestResult, files: { json: string; html: string } | null): string {
   const rows: Array<[string, string]> = [];
   const o = r.options;
-  rows.push(["target", `${o.url}  (admin: ${o.admin ? "yes" : "no"}, schedule: ${o.schedule}${o.schedule === "random" ? ` seed ${o.seed}` : ""})`]);
+  const seeded = o.schedule === "random" || o.schedule === "long";
+  rows.push(["target", `${o.url}  (admin: ${o.admin ? "yes" : "no"}, schedule: ${o.schedule}${seeded ? ` seed ${o.seed}` : ""}, fees ${o.fees.default / 100}%/${o.fees.fallback / 100}%)`]);
   rows.push(["load", `${o.vus} VUs ramped over ${o.durationSec}s, think ${o.thinkMs} ms, timeout ${o.timeoutMs} ms, settle ${o.settleSec}s`]);
   rows.push(["requests (all)", countsLine(r.requests.all)]);
   rows.push(["  payments", countsLine(r.requests.payments)]);
@@ -51,12 +52,47 @@ export function renderTable(r: LoadTestResult, files: { json: string; html: stri
       `default ${g.default.totalRequests} / ${g.default.totalAmount}   fallback ${g.fallback.totalRequests} / ${g.fallback.totalAmount}`,
     ]);
   }
-  rows.push(["inconsistencies", `${r.inconsistencies.length}`]);
+  rows.push(["inconsistencies", `${r.inconsistencies.length}  (contract audits, lag ${o.auditLagMs} ms)`]);
+  for (const lag of r.strictAudits ?? []) {
+    rows.push([
+      `strict audits ${lag.lagMs} ms`,
+      `${lag.compared} compared, ${lag.differences} differing` +
+        (lag.failed > 0 ? `, ${lag.failed} failed` : "") +
+        (lag.skipped > 0 ? `, ${lag.skipped} skipped (previous one still running)` : ""),
+    ]);
+    for (const d of lag.firstDifferences) {
+      rows.push([
+        "",
+        `t=${d.atSec.toFixed(1)}s: gateway ${d.gateway.default}/${d.gateway.fallback} vs processors ${d.processors.default}/${d.processors.fallback} (default/fallback)`,
+      ]);
+    }
+  }
+  const st = r.settlement;
+  if (st !== null) {
+    rows.push([
+      "settlement",
+      `${st.sampled} sampled (${(st.fraction * 100).toFixed(1)}%), ${st.settled} settled, ${st.unsettled} unsettled at the cutoff` +
+        (st.onBoth > 0 ? `, ${st.onBoth} ON BOTH PROCESSORS` : "") +
+        (st.lookupErrors > 0 ? `, ${st.lookupErrors} lookup errors` : ""),
+    ]);
+    for (const stage of st.stages) {
+      rows.push([
+        `  step ${stage.step}`,
+        `p50 ${ms(stage.p50Ms)}  p99 ${ms(stage.p99Ms)}  max ${ms(stage.maxMs)}  ` +
+          `(${stage.settled}/${stage.sampled}: default ${stage.onDefault}, fallback ${stage.onFallback}` +
+          `${stage.unsettled > 0 ? `, ${stage.unsettled} unsettled` : ""})  ${stage.label}`,
+      ]);
+    }
+  }
   const s = r.score;
   if (s !== null) {
-    rows.push(["accepted (2xx)", `${s.accepted}  recorded by processors ${s.recorded}  lag ${s.lag}`]);
+    rows.push(["accepted (2xx)", `${s.accepted}  recorded by processors ${s.recorded}  lag at the cutoff ${s.lag}`]);
     rows.push(["gross", s.exact.gross]);
-    rows.push(["fees", `${s.exact.fees.total} (default ${s.exact.fees.default}, fallback ${s.exact.fees.fallback})`]);
+    rows.push([
+      "fees",
+      `${s.exact.fees.total} (default ${s.exact.fees.default} = ${(s.feeShare.default * 100).toFixed(1)}%, ` +
+        `fallback ${s.exact.fees.fallback} = ${(s.feeShare.fallback * 100).toFixed(1)}%)`,
+    ]);
     rows.push(["profit", s.exact.profit]);
     rows.push(["p99 bonus", `${(s.bonusRate * 100).toFixed(2)}% of profit = ${s.exact.bonus}  (p99 ${ms(s.p99Ms)})`]);
     rows.push(["fine", s.fineRate > 0 ? `${(s.fineRate * 100).toFixed(0)}% of profit = ${s.exact.fine}` : "0"]);

@@ -4,6 +4,9 @@ import type { AuditRecord, Inconsistency } from "./auditor.ts";
 import type { Histogram } from "./histogram.ts";
 import type { GeneratorCost } from "./loop-monitor.ts";
 import type { KindStats, Metrics } from "./metrics.ts";
+import type { FeesBps } from "./options.ts";
+import type { SettlementReport } from "./settlement-sampler.ts";
+import type { StrictLagReport } from "./strict-auditor.ts";
 import { formatMicros, microsToNumber } from "./money.ts";
 import type { Condition, ScheduleMode } from "./schedule.ts";
 import type { ScoreResult } from "./score.ts";
@@ -76,7 +79,10 @@ export interface ScoreReport {
   reasons: string[];
   accepted: number;
   recorded: number;
+  /** Accepted but in neither processor's summary at the cutoff (the final summary). */
   lag: number;
+  /** Share of the fees paid to each processor (0..1). */
+  feeShare: { default: number; fallback: number };
   /** The same figures as exact decimal strings. */
   exact: {
     gross: string;
@@ -107,7 +113,13 @@ export interface LoadTestResult {
     schedule: ScheduleMode;
     seed: number;
     stepSec: number;
+    fees: FeesBps;
     auditIntervalSec: number;
+    /** The contract auditor's lag (1.5 s, 2 s for the long schedule). */
+    auditLagMs: number;
+    auditEveryMs: number;
+    auditLagsMs: number[];
+    settlementSample: number;
     settleSec: number;
   };
   requests: { all: RequestCounts; payments: RequestCounts; summaries: RequestCounts };
@@ -119,12 +131,17 @@ export interface LoadTestResult {
   score: ScoreReport | null;
   inconsistencies: Inconsistency[];
   audits: AuditRecord[];
+  /** Strict auditor per lag; null when off. */
+  strictAudits: StrictLagReport[] | null;
+  /** Time from 202 to settled of the sampled payments, per schedule step; null when off. */
+  settlement: SettlementReport | null;
   schedule: { mode: ScheduleMode; seed: number; stepSec: number; events: ScheduleEvent[] };
   timeline: TimelinePoint[];
   generator: GeneratorCost & { connectionsOpened: number };
   errors: Array<{ message: string; count: number }>;
   warnings: string[];
-  histogram: { unitUs: number; note: string; buckets: Array<[number, number]> };
+  /** The all-requests latency histogram (µs), HdrHistogram's compressed base64 form. */
+  histogram: { note: string; hdrBase64: string };
 }
 
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
@@ -196,6 +213,10 @@ export function scoreReport(s: ScoreResult, p99Ms: number | null): ScoreReport {
     accepted: s.accepted,
     recorded: s.recorded,
     lag: s.lag,
+    feeShare: {
+      default: s.feeMicros.total > 0 ? Math.round((s.feeMicros.default / s.feeMicros.total) * 10_000) / 10_000 : 0,
+      fallback: s.feeMicros.total > 0 ? Math.round((s.feeMicros.fallback / s.feeMicros.total) * 10_000) / 10_000 : 0,
+    },
     exact: {
       gross: formatMicros(s.grossMicros),
       fees: {

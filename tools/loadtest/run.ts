@@ -3,7 +3,7 @@
  * conditions and periodic audits, settlement, final summary and score.
  */
 import { GatewayApi, ProcessorAdmin, describeHttp } from "./api.ts";
-import { Auditor, type Processors, formatInconsistency } from "./auditor.ts";
+import { AUDIT_WINDOW_FROM_MS, Auditor, CONTRACT_AUDIT_LAG_MS, type Processors, formatInconsistency } from "./auditor.ts";
 import { applyCondition } from "./conditions.ts";
 import { OUTCOME_RESPONSE, type HttpResult, parseEndpoint } from "./http-client.ts";
 import { LoopMonitor } from "./loop-monitor.ts";
@@ -22,14 +22,13 @@ import {
   timeline,
 } from "./result.ts";
 import { FINE, Schedule, describeCondition } from "./schedule.ts";
-import { DEFAULT_FEE_BPS, FALLBACK_FEE_BPS, computeScore } from "./score.ts";
+import { computeScore } from "./score.ts";
+import { SettlementSampler } from "./settlement-sampler.ts";
+import { StrictAuditor, formatStrictDifference } from "./strict-auditor.ts";
 import { LoadGenerator } from "./virtual-users.ts";
 
 export class UnreachableError extends Error {}
 
-/** Audit window relative to "now", as in the contract. */
-export const AUDIT_WINDOW_FROM_MS = 15_000;
-export const AUDIT_WINDOW_TO_MS = 1_500;
 const CONTROL_TIMEOUT_MS = 5_000;
 const FINAL_SUMMARY_TIMEOUT_MS = 10_000;
 
@@ -85,10 +84,17 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       }
       const problems = await applyCondition(processors, FINE);
       for (const m of problems) warn(`reset: ${m}`);
+      for (const p of [processors.default, processors.fallback]) {
+        const r = await p.setFee(o.fees[p.name]);
+        if (r.problem !== null) {
+          warn(`${p.name} processor did not take fee ${o.fees[p.name] / 100}% (${r.problem}; not the simulator?): its own fee applies, the profit uses --fees`);
+        }
+      }
     }
 
     // ---- load phase ---------------------------------------------------------
-    const schedule = new Schedule(o.schedule, o.seed, o.stepSec);
+    const schedule = new Schedule(o.schedule, o.seed, o.stepSec, o.durationSec);
+    const auditLagMs = o.schedule === "long" ? CONTRACT_AUDIT_LAG_MS.long : CONTRACT_AUDIT_LAG_MS.reference;
     const durationMs = o.durationSec * 1000;
     const monitor = new LoopMonitor();
     const startedAtMs = Date.now();
@@ -99,6 +105,19 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       ? [{ atSec: 0, step: 0, label: FINE.label, condition: FINE, problems: [] }]
       : [];
     let currentLabel = o.admin ? schedule.conditionAt(0).label : "no admin";
+    const sampler =
+      processors !== null && o.settlementSample > 0
+        ? new SettlementSampler(
+            { default: o.defaultUrl, fallback: o.fallbackUrl },
+            o.settlementSample,
+            (at) => schedule.stepAt((at - t0) / 1000),
+            (step) => schedule.conditionAt(step).label,
+          )
+        : null;
+    const strictAuditor =
+      processors !== null && o.auditEveryMs > 0
+        ? new StrictAuditor(gateway, processors, o.auditLagsMs, o.auditEveryMs, t0, o.timeoutMs, (d) => progress.log(formatStrictDifference(d)))
+        : null;
     const gen = new LoadGenerator(
       {
         endpoint: gatewayEndpoint,
@@ -107,6 +126,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
         thinkMs: o.thinkMs,
         timeoutMs: o.timeoutMs,
         amountCents: o.amountCents,
+        ...(sampler !== null ? { sampler } : {}),
       },
       metrics,
     );
@@ -143,7 +163,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
           setTimeout(() => {
             const now = Date.now();
             track(
-              auditor.audit("audit", now - AUDIT_WINDOW_FROM_MS, now - AUDIT_WINDOW_TO_MS, o.timeoutMs).then((rec) => {
+              auditor.audit("audit", now - AUDIT_WINDOW_FROM_MS, now - auditLagMs, o.timeoutMs).then((rec) => {
                 for (const inc of rec.inconsistencies) progress.log(formatInconsistency(inc));
                 if (rec.problem !== null && processors !== null) warn(`audit at ${rec.atSec.toFixed(1)}s: ${rec.problem}`);
               }),
@@ -180,12 +200,14 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
 
     progress.log(
       `load: ${o.vus} VUs over ${o.durationSec}s against ${o.url} (schedule ${o.schedule}` +
-        `${o.schedule === "random" ? `, seed ${o.seed}` : ""}${o.admin ? "" : ", no admin"})`,
+        `${o.schedule === "random" || o.schedule === "long" ? `, seed ${o.seed}` : ""}${o.admin ? "" : ", no admin"})`,
     );
     monitor.start();
     gen.start(t0);
+    strictAuditor?.start();
     await sleep(durationMs);
     await gen.stop();
+    const strictAudits = (await strictAuditor?.stop()) ?? null;
     for (const t of timers) clearTimeout(t);
     clearInterval(progressTimer);
     monitor.stop();
@@ -198,15 +220,11 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
 
     // ---- settlement ------------------------------------------------------------
     if (processors !== null) {
-      const problems = await applyCondition(processors, FINE);
-      events.push({
-        atSec: (performance.now() - t0) / 1000,
-        step: -1,
-        label: "reset for settlement",
-        condition: FINE,
-        problems,
-      });
-      for (const m of problems) warn(`reset for settlement: ${m}`);
+      const condition = schedule.settleCondition;
+      const label = condition === FINE ? "reset for settlement" : `kept for settlement: ${condition.label}`;
+      const problems = await applyCondition(processors, condition);
+      events.push({ atSec: (performance.now() - t0) / 1000, step: -1, label, condition, problems });
+      for (const m of problems) warn(`${label}: ${m}`);
     }
     if (o.settleSec > 0) {
       progress.log(`settling for ${o.settleSec}s before the final summary...`);
@@ -214,6 +232,8 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     }
 
     // ---- final summary and score ---------------------------------------------------
+    // The cutoff: a sample not found by now is unsettled, like the lag the score counts.
+    const settlement = sampler?.stop() ?? null;
     const final = await auditor.audit("final", startedAtMs, Date.now(), FINAL_SUMMARY_TIMEOUT_MS);
     for (const inc of final.inconsistencies) progress.log(formatInconsistency(inc));
     if (final.problem !== null && processors !== null) warn(`final summary: ${final.problem}`);
@@ -224,13 +244,13 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     let score: LoadTestResult["score"] = null;
     if (final.processors !== null) {
       const fp = final.processors;
-      const feeBps = { default: DEFAULT_FEE_BPS, fallback: FALLBACK_FEE_BPS };
+      const feeBps = o.fees;
       const report = (name: "default" | "fallback", url: string): ProcessorReport => {
         const s = fp[name];
         const amountCents = toCents(s.totalAmount);
         const bps = feeBps[name];
         if (s.feePerTransaction !== null && toBps(s.feePerTransaction) !== bps) {
-          warn(`${name} processor reports feePerTransaction ${s.feePerTransaction}, the contract says ${bps / 100}%`);
+          warn(`${name} processor reports feePerTransaction ${s.feePerTransaction}, --fees says ${bps / 100}% (the profit uses --fees)`);
         }
         const expected = s.totalRequests * o.amountCents;
         if (expected !== amountCents) {
@@ -279,7 +299,12 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
         schedule: o.schedule,
         seed: o.seed,
         stepSec: o.stepSec,
+        fees: o.fees,
         auditIntervalSec: o.auditIntervalSec,
+        auditLagMs,
+        auditEveryMs: o.auditEveryMs,
+        auditLagsMs: o.auditLagsMs,
+        settlementSample: o.settlementSample,
         settleSec: o.settleSec,
       },
       requests: {
@@ -298,15 +323,16 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       score,
       inconsistencies,
       audits: auditor.records,
+      strictAudits,
+      settlement,
       schedule: { mode: o.schedule, seed: o.seed, stepSec: o.stepSec, events: events.sort((a, b) => a.atSec - b.atSec) },
       timeline: timeline(metrics),
       generator: { ...cost, connectionsOpened: gen.connectionsOpened },
       errors: metrics.errorSummary(),
       warnings,
       histogram: {
-        unitUs: metrics.all.unitUs,
-        note: "[lowerBoundUs, count] of non-empty buckets of the all-requests latency histogram",
-        buckets: metrics.all.sparse(),
+        note: "all gateway requests, µs; decode with HdrHistogram (hdr-histogram-js decodeFromCompressedBase64)",
+        hdrBase64: metrics.all.encode(),
       },
     };
     return result;

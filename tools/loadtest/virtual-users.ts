@@ -4,7 +4,7 @@
  * VUs are started on a linear ramp from 1 to N over the load duration.
  * Callback-driven (no promise per request) to keep the generator cheap.
  */
-import { type Endpoint, HttpConnection, type HttpResult } from "./http-client.ts";
+import { type Endpoint, HttpConnection, type HttpResult, OUTCOME_RESPONSE } from "./http-client.ts";
 import type { Metrics } from "./metrics.ts";
 import { PaymentRequest } from "./request-builder.ts";
 
@@ -15,6 +15,8 @@ export interface LoadConfig {
   thinkMs: number;
   timeoutMs: number;
   amountCents: number;
+  /** Takes a share of the accepted payments to time their settlement (settlement-sampler.ts). */
+  sampler?: { wants(): boolean; track(correlationId: string, acceptedAt: number): void };
 }
 
 class VirtualUser {
@@ -44,7 +46,13 @@ class VirtualUser {
 
   private onResult(r: HttpResult): void {
     const gen = this.gen;
-    gen.metrics.record("payment", r, performance.now());
+    const now = performance.now();
+    gen.metrics.record("payment", r, now);
+    const sampler = gen.config.sampler;
+    // wants() first: the id string is only built for the sampled few.
+    if (sampler !== undefined && r.outcome === OUTCOME_RESPONSE && r.status >= 200 && r.status < 300 && sampler.wants()) {
+      sampler.track(this.payment.currentId(), now);
+    }
     if (gen.running) {
       this.sleepTimer = setTimeout(this.iterateBound, gen.config.thinkMs);
     } else {

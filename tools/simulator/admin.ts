@@ -1,5 +1,5 @@
 import { isFault } from './faults.ts';
-import { parseIsoTimestamp, parseJsonObject } from './parse.ts';
+import { feeBps, parseFee, parseIsoTimestamp, parseJsonObject } from './parse.ts';
 import { json, type ProcessorState } from './state.ts';
 
 /** The /admin/* endpoints: all need the X-Rinha-Token header equal to the current token. */
@@ -11,12 +11,12 @@ export async function handleAdmin(req: Request, url: URL, state: ProcessorState)
     case 'GET /admin/payments-summary':
       return summary(url, state);
     case 'GET /admin/configurations': // simulator extension, for tooling
-      return json(200, { delay: config.delayMs, failure: config.failing, fault: config.fault });
+      return json(200, { delay: config.delayMs, failure: config.failing, fault: config.fault, fee: config.fee });
     case 'POST /admin/purge-payments':
       state.store.purge();
       return json(200, { message: 'all payments purged' });
   }
-  const setting = /^PUT \/admin\/configurations\/(delay|failure|token|fault)$/.exec(route)?.[1];
+  const setting = /^PUT \/admin\/configurations\/(delay|failure|token|fault|fee)$/.exec(route)?.[1];
   if (!setting) return json(404, { message: 'not found' });
   const body = parseJsonObject(await req.text());
   const value = body?.[setting];
@@ -37,6 +37,13 @@ export async function handleAdmin(req: Request, url: URL, state: ProcessorState)
       if (!isFault(value)) break;
       config.fault = value;
       return json(200, { message: `fault set to ${value}` });
+    case 'fee': {
+      // Simulator extension: a real processor's fee is its own configuration, out of reach.
+      const fee = parseFee(value);
+      if (fee === null) break;
+      config.fee = fee;
+      return json(200, { message: `fee set to ${fee}` });
+    }
   }
   return json(400, { message: `body must be {"${setting}": <valid value>}` });
 }
@@ -53,10 +60,12 @@ function summary(url: URL, state: ProcessorState): Response {
     range = { fromMs, toMs };
   }
   const { count, totalCents } = state.store.summary(range);
+  const { fee } = state.config;
   return json(200, {
     totalRequests: count,
     totalAmount: totalCents / 100,
-    totalFee: Math.round(totalCents * state.fee) / 100,
-    feePerTransaction: state.fee,
+    // Integer cents × basis points: exact, rounded once to the cent.
+    totalFee: Math.round((totalCents * feeBps(fee)) / 10_000) / 100,
+    feePerTransaction: fee,
   });
 }

@@ -28,6 +28,20 @@ export function parseJsonObject(text: string): Record<string, unknown> | null {
   }
 }
 
+/**
+ * A fee: a fraction from 0 to 1 in whole basis points (0.05, 0.0725), or null. Whole basis points
+ * keep totalFee exact (see feeBps).
+ */
+export function parseFee(fee: unknown): number | null {
+  if (typeof fee !== 'number' || !(fee >= 0 && fee <= 1)) return null;
+  return Math.abs(fee * 10_000 - feeBps(fee)) < 1e-6 ? fee : null;
+}
+
+/** The fee in basis points, an integer. */
+export function feeBps(fee: number): number {
+  return Math.round(fee * 10_000);
+}
+
 /** Body of POST /payments. */
 export function parsePaymentBody(text: string): Parsed<StoredPayment> {
   const body = parseJsonObject(text);

@@ -11,6 +11,7 @@ export interface ProcessorOptions {
   /** 0 picks a free port; the real one is returned. */
   port: number;
   hostname?: string;
+  /** Initial fee (0.05); PUT /admin/configurations/fee changes it. */
   fee: number;
   token?: string;
   /** Length of a health-check rate-limit window (ms), default 5000. */
@@ -30,8 +31,7 @@ export interface RunningProcessor {
 /** One simulated payment processor (the real processors' HTTP contract) on its own port. */
 export function startProcessor(options: ProcessorOptions): RunningProcessor {
   const state: ProcessorState = {
-    fee: options.fee,
-    config: { delayMs: 0, failing: false, fault: 'none', token: options.token ?? '123' },
+    config: { delayMs: 0, fee: options.fee, failing: false, fault: 'none', token: options.token ?? '123' },
     store: new PaymentStore(),
   };
   const limiter = new HealthLimiter(options.healthWindowMs ?? 5000);

@@ -4,13 +4,14 @@ import type { PaymentStore } from './payment-store.ts';
 /** Mutable configuration of one processor, changed by the admin endpoints. */
 export interface ProcessorConfig {
   delayMs: number;
+  /** Fraction of each amount (0.05), reported by the admin summary. */
+  fee: number;
   failing: boolean;
   fault: Fault;
   token: string;
 }
 
 export interface ProcessorState {
-  readonly fee: number;
   readonly config: ProcessorConfig;
   readonly store: PaymentStore;
 }

@@ -1,7 +1,9 @@
 /**
- * Entry point: the two simulated processors, default (fee 0.05) and fallback (fee 0.15).
+ * Entry point: the two simulated processors, default and fallback.
  * Env: SIM_HOST, SIM_DEFAULT_PORT, SIM_FALLBACK_PORT (0 = any free port, the real
- * one is printed), SIM_HEALTH_WINDOW_MS, SIM_TOKEN, SIM_EXIT_ON_STDIN_CLOSE=1.
+ * one is printed), SIM_DEFAULT_FEE and SIM_FALLBACK_FEE (fractions, 0.05 and 0.15 by default;
+ * 0.07 and 0.10 in the contract's other runs), SIM_HEALTH_WINDOW_MS, SIM_TOKEN,
+ * SIM_EXIT_ON_STDIN_CLOSE=1.
  * Prints one "simulator: NAME listening on URL" line per processor, then "simulator: ready".
  */
 import { parseSimulatorEnv, type SimulatorEnv } from './env.ts';
@@ -17,8 +19,8 @@ try {
 
 const running: RunningProcessor[] = [];
 const processors = [
-  { name: 'default', port: env.defaultPort, fee: 0.05 },
-  { name: 'fallback', port: env.fallbackPort, fee: 0.15 },
+  { name: 'default', port: env.defaultPort, fee: env.defaultFee },
+  { name: 'fallback', port: env.fallbackPort, fee: env.fallbackFee },
 ];
 try {
   for (const p of processors) {
@@ -49,4 +51,5 @@ if (env.exitOnStdinClose) {
   process.stdin.resume();
 }
 
+console.log(`simulator: fees ${env.defaultFee} (default), ${env.fallbackFee} (fallback)`);
 console.log('simulator: ready');
