@@ -122,7 +122,8 @@ export class SettlementPolicy {
    */
   overflows(place: number, ageMs: number): boolean {
     const slotsOfThisWorker = Math.max(1, this.settings.maxInflightPerProcessor / this.settings.paymentWorkers);
-    const expectedWaitMs = (place * Math.max(1, this.signals.latencyPeak(DEFAULT))) / slotsOfThisWorker;
+    // Its usual pace (the last answer), not the recent peak: a peak is for dating, where too early costs an audit.
+    const expectedWaitMs = (place * Math.max(1, this.signals.latencyEstimate(DEFAULT))) / slotsOfThisWorker;
     return ageMs + expectedWaitMs > this.settings.maxHoldMs;
   }
 

@@ -11,7 +11,8 @@ beforeAll(async () => {
   simulator = await startSimulator({ healthWindowMs: 1000 });
   gateway = await startGateway({
     ...gatewayEnvFor(simulator),
-    MAX_HOLD_MS: '300',
+    // Short enough for the failure cases, long enough that a burst waits for a busy default.
+    MAX_HOLD_MS: '1500',
   });
 });
 
