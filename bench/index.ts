@@ -3,7 +3,7 @@ import { PaymentRing, PaymentSlot } from '../src/queue/payment-ring.ts';
 import { IdSet } from '../src/queue/id-set.ts';
 import { ParsedPayment, parsePayment } from '../src/http/parse-payment.ts';
 import { SharedLedger } from '../src/ledger/shared-ledger.ts';
-import { DEFAULT, FALLBACK } from '../src/ledger/ledger.ts';
+import { DEFAULT, FALLBACK } from '../src/domain/processors.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 import { attachSharedState } from '../gateway/shared-state.ts';
 import { onParentMessage, postToParent } from '../gateway/worker-port.ts';
-import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/processors.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
 import type { ProcessorApi } from '../processors/client.ts';
 import { createProcessorClient } from '../processors/create-client.ts';

@@ -1,4 +1,4 @@
-import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/processors.ts';
 
 /**
  * Live per-processor signals on a SharedArrayBuffer, written and read by every thread without

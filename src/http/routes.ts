@@ -1,7 +1,8 @@
 import type { GatewayConfig } from '../config/env.ts';
-import { DEFAULT, FALLBACK, PROCESSORS, type LedgerReader, type Totals } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS } from '../domain/processors.ts';
+import { type LedgerReader, type Totals } from '../ledger/ledger.ts';
 import { totalsToWire, type WireHealth } from '../ledger/peer-client.ts';
-import { centsToJsonNumber } from '../ledger/money.ts';
+import { centsToJsonNumber } from '../domain/money.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import type { IdSet } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { AcceptJournal } from '../http/routes.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
-import type { ProcessorIndex } from '../ledger/ledger.ts';
+import type { ProcessorIndex } from '../domain/processors.ts';
 import type { IdSet } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
 import { JournalWriter } from './journal-writer.ts';

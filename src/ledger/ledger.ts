@@ -1,9 +1,4 @@
-/** Which processor holds a settled payment. Codes are stored in shared memory. */
-export const PROCESSORS = ['default', 'fallback'] as const;
-export type ProcessorName = (typeof PROCESSORS)[number];
-export const DEFAULT = 0;
-export const FALLBACK = 1;
-export type ProcessorIndex = typeof DEFAULT | typeof FALLBACK;
+import { DEFAULT, FALLBACK } from '../domain/processors.ts';
 
 export interface ProcessorTotals {
   count: number;

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { DEFAULT, FALLBACK, type Totals, type Window } from './ledger.ts';
+import { DEFAULT, FALLBACK } from '../domain/processors.ts';
+import { type Totals, type Window } from './ledger.ts';
 
 /**
  * Talks to another instance of the deployment over its internal routes, by TCP or unix socket.

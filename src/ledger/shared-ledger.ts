@@ -1,4 +1,5 @@
-import { DEFAULT, FALLBACK, type ProcessorIndex, type ProcessorTotals, type Totals, type Window } from './ledger.ts';
+import { DEFAULT, FALLBACK, type ProcessorIndex } from '../domain/processors.ts';
+import { type ProcessorTotals, type Totals, type Window } from './ledger.ts';
 
 /**
  * Append-only record of settled payments on SharedArrayBuffers: payment workers append, the HTTP

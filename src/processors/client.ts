@@ -1,4 +1,4 @@
-import { centsToAmountText } from '../ledger/money.ts';
+import { centsToAmountText } from '../domain/money.ts';
 
 /**
  * The client of one payment processor, and the one place that reads the processor's answers.

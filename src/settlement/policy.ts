@@ -1,4 +1,4 @@
-import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/processors.ts';
 import { Breaker, Counter, Field, Time, type Signals } from '../health/signals.ts';
 
 /**

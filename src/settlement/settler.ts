@@ -1,4 +1,4 @@
-import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../ledger/ledger.ts';
+import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/processors.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import { formatUuid } from '../queue/uuid.ts';
 import { PaymentSlot, type PaymentRing } from '../queue/payment-ring.ts';
@@ -44,7 +44,8 @@ export interface SettlerSettings {
   retryMaxMs: number;
 }
 
-const HOLD = -1;
+/** `doubtAt` when no call of the payment is unresolved. */
+const NO_DOUBT = -1;
 
 interface Pending {
   id: string;
@@ -60,8 +61,8 @@ interface Pending {
   heldSince: number;
   /** Calls written for it that a processor may hold, as [processor, requestedAt] pairs: what counts as ours. */
   attempts: number[];
-  /** Processor a call to which may have been recorded and is not yet resolved, or HOLD. */
-  doubtAt: ProcessorIndex | typeof HOLD;
+  /** Processor a call to which may have been recorded and is not yet resolved, or NO_DOUBT. */
+  doubtAt: ProcessorIndex | typeof NO_DOUBT;
   /** When that call was written, in signals time. */
   doubtSince: number;
   lastLookupAt: number;
@@ -247,7 +248,7 @@ export class Settler {
         acceptedAt: slot.acceptedAt,
         heldSince: Math.min(now, slot.acceptedAt - this.signals.epochMs),
         attempts: replayedInDoubt ? [slot.doubtAt, slot.doubtRequestedAt] : [],
-        doubtAt: HOLD,
+        doubtAt: NO_DOUBT,
         doubtSince: 0,
         lastLookupAt: 0,
         lookingUp: false,
@@ -435,7 +436,7 @@ export class Settler {
 
   private leaveDoubt(payment: Pending): void {
     this.inDoubt.splice(this.inDoubt.indexOf(payment), 1);
-    payment.doubtAt = HOLD;
+    payment.doubtAt = NO_DOUBT;
     this.signals.addCount(Counter.InDoubt, -1);
   }
 

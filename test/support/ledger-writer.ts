@@ -1,5 +1,6 @@
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { DEFAULT, FALLBACK, type ProcessorIndex, type Totals } from '../../src/ledger/ledger.ts';
+import { DEFAULT, FALLBACK, type ProcessorIndex } from '../../src/domain/processors.ts';
+import { type Totals } from '../../src/ledger/ledger.ts';
 import { SharedLedger, type LedgerBuffers } from '../../src/ledger/shared-ledger.ts';
 
 /**

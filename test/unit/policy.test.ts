@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { expectedValueHoldMs, loadConfig } from '../../src/config/env.ts';
 import { Breaker, Field, Signals } from '../../src/health/signals.ts';
-import { DEFAULT, FALLBACK } from '../../src/ledger/ledger.ts';
+import { DEFAULT, FALLBACK } from '../../src/domain/processors.ts';
 import { GRANTED, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
 
 function policyWith(env: Record<string, string> = {}): { policy: SettlementPolicy; signals: Signals } {

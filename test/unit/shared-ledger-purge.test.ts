@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { DEFAULT, FALLBACK, emptyTotals } from '../../src/ledger/ledger.ts';
+import { DEFAULT, FALLBACK } from '../../src/domain/processors.ts';
+import { emptyTotals } from '../../src/ledger/ledger.ts';
 import { SharedLedger } from '../../src/ledger/shared-ledger.ts';
 import { SeriesOracle, startWriters } from '../support/ledger-writer.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { DEFAULT, FALLBACK, emptyTotals, type ProcessorIndex, type Totals, type Window } from '../../src/ledger/ledger.ts';
+import { DEFAULT, FALLBACK, type ProcessorIndex } from '../../src/domain/processors.ts';
+import { emptyTotals, type Totals, type Window } from '../../src/ledger/ledger.ts';
 import { SharedLedger } from '../../src/ledger/shared-ledger.ts';
 
 const T = Date.parse('2020-07-10T12:00:00.000Z');

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { DEFAULT, FALLBACK } from '../../src/ledger/ledger.ts';
-import { centsToAmountText, centsToJsonNumber } from '../../src/ledger/money.ts';
+import { DEFAULT, FALLBACK } from '../../src/domain/processors.ts';
+import { centsToAmountText, centsToJsonNumber } from '../../src/domain/money.ts';
 import { SharedLedger } from '../../src/ledger/shared-ledger.ts';
 import { summaryJson } from '../../src/http/routes.ts';
 
