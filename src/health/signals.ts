@@ -12,11 +12,15 @@ import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/pr
  *   4 inflight        5 breaker (Breaker)            66 settled
  *   6 probeInFlight   7 settled   8 failures         67 duplicatesDropped
  *   9 healthRateLimited 10 latencyPeakMs             68 purges   69 timedOut
+ *   11 breakerOpenings                               70 journalWriteErrors
  *
  *   Float64 slots (times), per processor 16:         global, from index 32:
  *   0 healthAt  1 observedAt  2 breakerSince         32 purgedAt (epoch ms)
  *   3 lastProbeAt  4 backoffUntil  5 lastSuccessAt
  *   6 latencyPeakAt
+ *
+ *   Call latency histograms (Int32 counts, Atomics), per processor × outcome × LATENCY_BUCKETS_MS
+ *   bucket (+ one for larger), and their sums in ms (BigInt64, Atomics): exact across threads.
  *
  * Times are ms since `epochMs` as doubles: no wrap-around however long an instance lives (int32
  * milliseconds wrapped after 24.8 days). Aligned Float64 accesses on shared memory are tear-free
@@ -41,6 +45,7 @@ export enum Field {
   HealthRateLimited = 9,
   /** Highest latency observed since `Time.LatencyPeakAt` (a call, a timeout, or a health report). */
   LatencyPeakMs = 10,
+  BreakerOpenings = 11,
 }
 
 export enum Time {
@@ -61,13 +66,24 @@ export enum Counter {
   DuplicatesDropped = 67,
   Purges = 68,
   TimedOut = 69,
+  JournalWriteErrors = 70,
 }
+
+/** Outcomes of a processor call, as the latency histograms count them. */
+export const CALL_OUTCOMES = ['recorded', 'duplicate', 'rejected', 'unknown'] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+/** Upper bounds (ms, inclusive) of the call latency buckets; one more bucket holds the rest. */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
+const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+const HISTOGRAMS = 2 * CALL_OUTCOMES.length;
 
 const STRIDE = 32;
 const INTS = 80;
 const TIME_STRIDE = 16;
 const PURGED_AT = 32;
 const TIMES = 40;
+const HISTOGRAM_BYTES = HISTOGRAMS * BUCKETS * 4;
+const SUMS_OFFSET = INTS * 4 + TIMES * 8 + HISTOGRAM_BYTES;
 /** Time slots use 0 for "never", so times start at 1. */
 const NEVER = 0;
 /** A latency peak is forgotten after this long (the next observation starts a new one). */
@@ -78,9 +94,11 @@ export class Signals {
   readonly epochMs: number;
   private readonly slots: Int32Array;
   private readonly times: Float64Array;
+  private readonly histogram: Int32Array;
+  private readonly sums: BigInt64Array;
 
   static create(): Signals {
-    return new Signals(new SharedArrayBuffer(INTS * 4 + TIMES * 8), Date.now() - 1);
+    return new Signals(new SharedArrayBuffer(SUMS_OFFSET + HISTOGRAMS * 8), Date.now() - 1);
   }
 
   constructor(buffer: SharedArrayBuffer, epochMs: number) {
@@ -88,6 +106,25 @@ export class Signals {
     this.epochMs = epochMs;
     this.slots = new Int32Array(buffer, 0, INTS);
     this.times = new Float64Array(buffer, INTS * 4, TIMES);
+    this.histogram = new Int32Array(buffer, INTS * 4 + TIMES * 8, HISTOGRAMS * BUCKETS);
+    this.sums = new BigInt64Array(buffer, SUMS_OFFSET, HISTOGRAMS);
+  }
+
+  /** Counts one processor call by outcome and latency. */
+  observeCall(processor: ProcessorIndex, outcome: number, latencyMs: number): void {
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS_MS.length && latencyMs > LATENCY_BUCKETS_MS[bucket]!) bucket++;
+    const histogram = processor * CALL_OUTCOMES.length + outcome;
+    Atomics.add(this.histogram, histogram * BUCKETS + bucket, 1);
+    Atomics.add(this.sums, histogram, BigInt(Math.max(0, Math.round(latencyMs))));
+  }
+
+  /** One call latency histogram: counts per bucket (not cumulative) and the sum of latencies in ms. */
+  callHistogram(processor: ProcessorIndex, outcome: number): { counts: number[]; sumMs: bigint } {
+    const histogram = processor * CALL_OUTCOMES.length + outcome;
+    const counts: number[] = [];
+    for (let bucket = 0; bucket < BUCKETS; bucket++) counts.push(Atomics.load(this.histogram, histogram * BUCKETS + bucket));
+    return { counts, sumMs: Atomics.load(this.sums, histogram) };
   }
 
   /** Now, in this buffer's time base. */

@@ -7,6 +7,7 @@ const OVERSIZE_BODY_LIMIT = 1 << 20;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 function toResponse(reply: Reply): Response {
+  if (reply.contentType !== undefined) return new Response(reply.body, { status: reply.status, headers: { 'content-type': reply.contentType } });
   if (reply.retryAfter === undefined) return new Response(reply.body, { status: reply.status, headers: JSON_HEADERS });
   return new Response(reply.body, { status: reply.status, headers: { ...JSON_HEADERS, 'retry-after': String(reply.retryAfter) } });
 }
@@ -90,6 +91,7 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
         },
       },
       '/internal/health': { GET: () => toResponse(routes.internalHealth()) },
+      '/metrics': { GET: () => toResponse(routes.metrics()) },
       '/internal/payments': {
         POST: async (request) => {
           const body = await readBody(request, listen.maxBodyBytes);

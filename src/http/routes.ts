@@ -10,6 +10,7 @@ import { Counter, Field, Time, type Signals } from '../health/signals.ts';
 import type { PeerClient } from '../ledger/peer-client.ts';
 import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
+import { HttpCounters, renderMetrics } from './metrics.ts';
 
 /**
  * The gateway's HTTP behaviour, independent of any server: each route takes plain inputs and
@@ -34,6 +35,7 @@ export const ROUTE_METHODS: Readonly<Record<string, string>> = {
   '/internal/purge': 'POST',
   '/internal/health': 'GET',
   '/internal/payments': 'POST',
+  '/metrics': 'GET',
 };
 
 export interface Reply {
@@ -41,8 +43,11 @@ export interface Reply {
   body: string;
   /** Seconds, for 503. */
   retryAfter?: number;
+  /** When not JSON. */
+  contentType?: string;
 }
 
+const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const reply = (status: number, body: unknown): Reply => ({ status, body: JSON.stringify(body) });
 export const errorReply = (status: number, message: string): Reply => reply(status, { error: message });
 
@@ -91,6 +96,7 @@ const RING_MARGIN = 16;
 
 export class GatewayRoutes {
   private readonly parsed = new ParsedPayment();
+  private readonly counters = new HttpCounters();
   /** Ledger entries kept free for payments already accepted but not yet settled. */
   private readonly ledgerReserve: number;
 
@@ -102,27 +108,48 @@ export class GatewayRoutes {
   acceptPayment(body: Uint8Array): Reply | Promise<Reply> {
     const parsed = this.parsed;
     const problem = parsePayment(body, parsed);
-    if (problem !== null) return errorReply(400, problem);
+    if (problem !== null) return this.invalid(problem);
     const { instances } = this.deps;
     const owner = instances.length > 1 ? instances[ownerOf(parsed.id, instances.length)] : null;
-    // A copy: the server may reuse the body's memory once this returns.
-    if (owner) return owner.forwardPayment(body.slice()).catch(() => OWNER_UNREACHABLE);
+    if (owner) {
+      this.counters.forwarded++;
+      // A copy: the server may reuse the body's memory once this returns.
+      return owner.forwardPayment(body.slice()).catch(() => {
+        this.counters.refused.owner_unreachable++;
+        return OWNER_UNREACHABLE;
+      });
+    }
     return this.acceptParsed(parsed);
   }
 
   /** POST /internal/payments: a peer forwards the payments this instance owns; accepted here whatever the id. */
   acceptForwarded(body: Uint8Array): Reply {
     const problem = parsePayment(body, this.parsed);
-    if (problem !== null) return errorReply(400, problem);
+    if (problem !== null) return this.invalid(problem);
     return this.acceptParsed(this.parsed);
+  }
+
+  private invalid(problem: string): Reply {
+    this.counters.refused.invalid++;
+    return errorReply(400, problem);
   }
 
   private acceptParsed(parsed: ParsedPayment): Reply {
     const { ring, ledger, acceptedIds, signals, journal } = this.deps;
+    const counters = this.counters;
     // Refused before memory could run out: the ledger (and, with it, the accepted-id set) has a fixed capacity.
-    if (ledger.free - ring.size - signals.count(Counter.Waiting) <= this.ledgerReserve || !acceptedIds.hasRoom) return LEDGER_FULL;
-    if (ring.size >= ring.capacity - RING_MARGIN) return QUEUE_FULL;
-    if (!acceptedIds.add(parsed.id, 0)) return ACCEPTED;
+    if (ledger.free - ring.size - signals.count(Counter.Waiting) <= this.ledgerReserve || !acceptedIds.hasRoom) {
+      counters.refused.capacity++;
+      return LEDGER_FULL;
+    }
+    if (ring.size >= ring.capacity - RING_MARGIN) {
+      counters.refused.queue_full++;
+      return QUEUE_FULL;
+    }
+    if (!acceptedIds.add(parsed.id, 0)) {
+      counters.repeated++;
+      return ACCEPTED;
+    }
     // Strictly after the last purge: what a purge forgets is told apart by acceptance time.
     const acceptedAt = Math.max(Date.now(), signals.purgedAt + 1);
     if (journal !== null) {
@@ -131,16 +158,24 @@ export class GatewayRoutes {
       } catch (error) {
         acceptedIds.delete(parsed.id, 0);
         this.journalError(error);
+        counters.refused.journal_unwritable++;
         return JOURNAL_FAILED;
       }
     }
     if (!ring.tryPush(parsed.id, 0, parsed.cents, acceptedAt)) throw new Error('ring refused a push within its margin');
+    counters.accepted++;
     return ACCEPTED;
   }
 
   private journalErrorsLogged = 0;
 
+  /** GET /metrics: this instance's numbers for Prometheus (not forwarded by the public load balancer). */
+  metrics(): Reply {
+    return { status: 200, body: renderMetrics({ signals: this.deps.signals, ring: this.deps.ring, counters: this.counters, journal: this.deps.journal }), contentType: METRICS_CONTENT_TYPE };
+  }
+
   private journalError(error: unknown): void {
+    this.deps.signals.addCount(Counter.JournalWriteErrors, 1);
     if (this.journalErrorsLogged++ < 10) console.error(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 

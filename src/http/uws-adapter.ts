@@ -34,7 +34,7 @@ const statusLine = (status: number): string => (statusLines[status] ??= `${statu
  */
 function send(res: HttpResponse, reply: Reply, allow?: string): void {
   res.cork(() => {
-    res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json');
+    res.writeStatus(statusLine(reply.status)).writeHeader('content-type', reply.contentType ?? 'application/json');
     if (reply.retryAfter !== undefined) res.writeHeader('retry-after', String(reply.retryAfter));
     if (allow !== undefined) res.writeHeader('allow', allow);
     // (endWithoutBody(length) of this uWS build drops the connection: the length goes in as a header.)
@@ -159,6 +159,8 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
       sendNow(res, () => routes.internalTotals(query.get('from'), query.get('to')));
     },
     '/internal/health': (res) => sendNow(res, () => routes.internalHealth()),
+    // Each instance's own numbers; the public load balancer does not forward it.
+    '/metrics': (res) => sendNow(res, () => routes.metrics()),
   };
   for (const [path, handler] of Object.entries(get)) app.get(path, handler).head(path, headToo(handler));
   app.post('/purge-payments', (res) => sendLater(res, routes.purge()));

@@ -219,6 +219,7 @@ export class SettlementPolicy {
   private open(processor: ProcessorIndex, now: number, why: string): void {
     const s = this.signals;
     if (s.compareExchange(processor, Field.Breaker, Breaker.Closed, Breaker.Open)) {
+      s.add(processor, Field.BreakerOpenings, 1);
       s.setTime(processor, Time.BreakerSince, now);
       s.setTime(processor, Time.LastProbeAt, now);
       this.log(`breaker ${PROCESSORS[processor]}: open (${why})`);

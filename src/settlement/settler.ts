@@ -2,7 +2,7 @@ import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/pr
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import { formatUuid } from '../queue/uuid.ts';
 import { PaymentSlot, type PaymentRing } from '../queue/payment-ring.ts';
-import { Counter, type Signals } from '../health/signals.ts';
+import { CALL_OUTCOMES, Counter, type Signals } from '../health/signals.ts';
 import type { PayOutcome, ProcessorApi } from '../processors/client.ts';
 import { Deque } from './deque.ts';
 import { GRANTED_PROBE, REFUSED, type Grant, type SettlementPolicy } from './policy.ts';
@@ -329,6 +329,7 @@ export class Settler {
 
   private settle(payment: Pending, target: ProcessorIndex, requestedAt: number, outcome: PayOutcome): void {
     const now = this.signals.now();
+    this.signals.observeCall(target, CALL_OUTCOMES.indexOf(outcome.kind), outcome.latencyMs);
     if (payment.acceptedAt <= this.signals.purgedAt) return;
     switch (outcome.kind) {
       case 'recorded':
@@ -399,6 +400,7 @@ export class Settler {
       this.journal.flush();
       return true;
     } catch (error) {
+      this.signals.addCount(Counter.JournalWriteErrors, 1);
       if (this.journalErrors++ < 10) this.log(`journal write failed, calls wait: ${error instanceof Error ? error.message : String(error)}`);
       return false;
     }

@@ -117,6 +117,7 @@ function stackSuite(lbKind: LoadBalancerKind): void {
         ['POST', '/%69nternal/purge'],
         ['POST', '/INTERNAL/purge'],
         ['GET', '/nowhere'],
+        ['GET', '/metrics'],
       ];
       for (const [method, target] of attempts) {
         const status = await rawStatus(port, method, target);
@@ -126,7 +127,10 @@ function stackSuite(lbKind: LoadBalancerKind): void {
       const summary = await lb.summary();
       expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(10);
       // The same routes answer on the sockets (the peers use them).
-      for (const instance of instances) expect((await instance.get('/internal/health')).status).toBe(200);
+      for (const instance of instances) {
+        expect((await instance.get('/internal/health')).status).toBe(200);
+        expect((await instance.get('/metrics')).status).toBe(200);
+      }
     });
 
     test('the same correlationId through the load balancer and on each instance directly: accepted by its owner only, paid once, counted once', async () => {
