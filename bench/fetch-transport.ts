@@ -38,7 +38,12 @@ export class FetchTransport implements Transport {
   async postPayment(json: string): Promise<Exchanged> {
     if (this.closed) return CLOSED;
     try {
-      const response = await fetch(`${this.origin}/payments`, { method: 'POST', headers: JSON_HEADERS, body: json, signal: AbortSignal.timeout(this.options.timeoutMs) });
+      const response = await fetch(`${this.origin}/payments`, {
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: json,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
       // The status decides; the body is drained only so the connection can be reused.
       await response.arrayBuffer().catch(() => undefined);
       return { status: response.status, body: '' };

@@ -96,7 +96,9 @@ for (const payments of counts.length > 0 ? counts : [100_000, 1_000_000]) {
   const written = await writeJournal(dir, payments);
   const files = readdirSync(dir).map((name) => `${name} ${(statSync(join(dir, name)).size / 1024 / 1024).toFixed(1)} MB`);
   const restart = restartInChild(dir, Math.max(payments, 1_000_000));
-  console.log(`${payments} payments: written in ${(written.ms / 1000).toFixed(1)} s with ${written.compactions} compactions while running; files: ${files.join(', ')}`);
+  console.log(
+    `${payments} payments: written in ${(written.ms / 1000).toFixed(1)} s with ${written.compactions} compactions while running; files: ${files.join(', ')}`,
+  );
   console.log(`  restart: ${JSON.stringify(restart)}`);
   rmSync(dir, { recursive: true, force: true });
 }

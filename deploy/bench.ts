@@ -160,7 +160,10 @@ interface ProcessSample {
 }
 
 /** CPU and memory of a service: its cgroup when it has one, else its process. */
-function sampleService(info: StackInfo, name: string): ProcessSample & { cgroupPeakMb: number | null; throttledPeriods: number; throttledMs: number; memoryLimitHits: number } {
+function sampleService(
+  info: StackInfo,
+  name: string,
+): ProcessSample & { cgroupPeakMb: number | null; throttledPeriods: number; throttledMs: number; memoryLimitHits: number } {
   const dirs = info.cgroups?.dirs[name] ?? [];
   const cpuacct = dirs.find((d) => d.includes('/cpuacct/'));
   const memory = dirs.find((d) => d.includes('/memory/'));
@@ -317,7 +320,9 @@ async function main(): Promise<void> {
     return;
   }
   const f = (n: number | null, digits = 2) => (n === null || Number.isNaN(n) ? '-' : n.toFixed(digits));
-  console.log(`${o.label ? `${o.label}: ` : ''}${result.requests} requests to ${result.target} at ${o.rate}/s over ${o.connections} connections (${result.achievedRate}/s achieved); ${accepted} accepted, ${failed} failed, statuses ${JSON.stringify(result.statuses)}`);
+  console.log(
+    `${o.label ? `${o.label}: ` : ''}${result.requests} requests to ${result.target} at ${o.rate}/s over ${o.connections} connections (${result.achievedRate}/s achieved); ${accepted} accepted, ${failed} failed, statuses ${JSON.stringify(result.statuses)}`,
+  );
   const l = result.latencyMs;
   console.log(`latency ms: p50 ${f(l.p50, 3)}  p90 ${f(l.p90, 3)}  p99 ${f(l.p99, 3)}  p99.9 ${f(l.p999, 3)}  max ${f(l.max, 3)}`);
   if (measured.length > 0) {

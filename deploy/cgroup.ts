@@ -91,7 +91,10 @@ export class StackCgroups {
 
   /** Creates the groups; throws (after undoing what it made) when a write is refused. */
   static create(total: Limits, services: { name: string; limits: Limits }[], name = `${PREFIX}${process.pid}`): StackCgroups {
-    const groups = new StackCgroups(name, services.map((s) => s.name));
+    const groups = new StackCgroups(
+      name,
+      services.map((s) => s.name),
+    );
     try {
       for (const controller of CONTROLLERS) {
         const own = ownDir(controller);
@@ -164,10 +167,7 @@ export class StackCgroups {
     const cpu = this.parents.get('cpu');
     if (!cpu) return [];
     try {
-      return readFileSync(`${cpu}/${service}/cgroup.procs`, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map(Number);
+      return readFileSync(`${cpu}/${service}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
     } catch {
       return [];
     }

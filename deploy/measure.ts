@@ -28,7 +28,11 @@ function freePort(): number {
 }
 
 async function bench(extra: string[]): Promise<any> {
-  const proc = Bun.spawn([process.execPath, 'deploy/bench.ts', '--rate', rate, '--duration', duration, '--json', ...extra], { cwd: ROOT, stdout: 'pipe', stderr: 'inherit' });
+  const proc = Bun.spawn([process.execPath, 'deploy/bench.ts', '--rate', rate, '--duration', duration, '--json', ...extra], {
+    cwd: ROOT,
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   return JSON.parse(text.trim().split('\n').pop()!);
@@ -40,7 +44,9 @@ const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 const rows: string[] = [];
 const row = (lb: string, path: string, r: any, load: string) => {
   const s = r.services as Record<string, { peakRssMb: number; cpuSeconds: number; throttledPeriods: number; memoryLimitHits: number }>;
-  const throttled = Object.entries(s).map(([name, x]) => `${name.replace('gateway-', 'gw').replace('load-balancer', 'LB')} ${x.throttledPeriods}`).join(', ');
+  const throttled = Object.entries(s)
+    .map(([name, x]) => `${name.replace('gateway-', 'gw').replace('load-balancer', 'LB')} ${x.throttledPeriods}`)
+    .join(', ');
   const limitHits = Object.values(s).reduce((sum, x) => sum + x.memoryLimitHits, 0);
   const cpu = Object.values(s).reduce((sum, x) => sum + x.cpuSeconds, 0);
   const mb = (name: string) => (s[name] ? s[name].peakRssMb.toFixed(0) : '-');
@@ -52,7 +58,9 @@ const row = (lb: string, path: string, r: any, load: string) => {
 };
 
 console.log(`rate ${rate}/s, ${duration} s per run, ${rounds} round(s)`);
-console.log('| LB | path | load avg | req/s | 2xx | p50 ms | p90 ms | p99 ms | max ms | CPU s / 1k payments (gateways + LB) | peak RSS MB gw1 / gw2 / LB | CFS-throttled periods | memory limit hits |');
+console.log(
+  '| LB | path | load avg | req/s | 2xx | p50 ms | p90 ms | p99 ms | max ms | CPU s / 1k payments (gateways + LB) | peak RSS MB gw1 / gw2 / LB | CFS-throttled periods | memory limit hits |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (let round = 1; round <= rounds; round++) {
   for (const lb of lbs) {

@@ -119,7 +119,12 @@ export function journalVolume(instance: GatewayInstance): string {
  * instances as PEERS in deployment order and its own place in it (so its summary covers the whole
  * deployment, and each correlationId has one owner), and whether it polls service-health.
  */
-export function gatewayEnv(instance: GatewayInstance, socketDir: string, journalDir: string, processors: ProcessorUrls = topology.processors): Record<string, string> {
+export function gatewayEnv(
+  instance: GatewayInstance,
+  socketDir: string,
+  journalDir: string,
+  processors: ProcessorUrls = topology.processors,
+): Record<string, string> {
   const peers = topology.gateways.filter((other) => other.name !== instance.name).map((other) => `unix:${socketPath(other, socketDir)}`);
   return {
     ...topology.gatewayEnv,

@@ -1,15 +1,15 @@
-import { describe, expect, test } from "bun:test";
-import * as hdr from "hdr-histogram-js";
-import { Histogram } from "../tools/loadtest/histogram.ts";
+import { describe, expect, test } from 'bun:test';
+import * as hdr from 'hdr-histogram-js';
+import { Histogram } from '../tools/loadtest/histogram.ts';
 
-describe("Histogram (HdrHistogram underneath)", () => {
-  test("empty histogram reports NaN", () => {
+describe('Histogram (HdrHistogram underneath)', () => {
+  test('empty histogram reports NaN', () => {
     const h = new Histogram();
     expect(h.count).toBe(0);
     expect(Number.isNaN(h.percentile(50))).toBe(true);
   });
 
-  test("percentiles of 1..1000 ms: nearest rank, within 0.1 % (3 significant digits)", () => {
+  test('percentiles of 1..1000 ms: nearest rank, within 0.1 % (3 significant digits)', () => {
     const h = new Histogram();
     for (let ms = 1; ms <= 1000; ms++) h.recordMs(ms);
     expect(h.count).toBe(1000);
@@ -31,7 +31,7 @@ describe("Histogram (HdrHistogram underneath)", () => {
     expect(h.meanUs()).toBeCloseTo(500_500, 6);
   });
 
-  test("1 µs resolution below 1 ms; the top is clamped to the exact recorded max", () => {
+  test('1 µs resolution below 1 ms; the top is clamped to the exact recorded max', () => {
     const h = new Histogram();
     for (let i = 0; i < 99; i++) h.record(505);
     h.record(1230);
@@ -45,7 +45,7 @@ describe("Histogram (HdrHistogram underneath)", () => {
     expect(one.percentile(50)).toBe(123_456);
   });
 
-  test("values far above the initial range are tracked, not clamped", () => {
+  test('values far above the initial range are tracked, not clamped', () => {
     const h = new Histogram();
     h.record(600_000_000); // 10 minutes
     h.record(1000);
@@ -54,7 +54,7 @@ describe("Histogram (HdrHistogram underneath)", () => {
     expect(h.percentile(50)).toBe(1000);
   });
 
-  test("merge adds samples, min/max/mean stay exact", () => {
+  test('merge adds samples, min/max/mean stay exact', () => {
     const a = new Histogram();
     const b = new Histogram();
     for (let i = 0; i < 50; i++) a.recordMs(1);
@@ -66,7 +66,7 @@ describe("Histogram (HdrHistogram underneath)", () => {
     expect(a.meanUs()).toBe(2000);
   });
 
-  test("negative and NaN inputs are recorded as 0", () => {
+  test('negative and NaN inputs are recorded as 0', () => {
     const h = new Histogram();
     h.record(-5);
     h.record(Number.NaN);

@@ -1,6 +1,6 @@
 /** Settlement-time sampling against in-process fakes of the processors' public lookup. */
-import { afterAll, describe, expect, test } from "bun:test";
-import { SettlementSampler } from "../tools/loadtest/settlement-sampler.ts";
+import { afterAll, describe, expect, test } from 'bun:test';
+import { SettlementSampler } from '../tools/loadtest/settlement-sampler.ts';
 
 const servers: Array<{ stop: (force?: boolean) => unknown }> = [];
 afterAll(() => {
@@ -12,11 +12,11 @@ function fakeProcessor() {
   const held = new Set<string>();
   let lookups = 0;
   const server = Bun.serve({
-    hostname: "127.0.0.1",
+    hostname: '127.0.0.1',
     port: 0,
     fetch(req) {
       lookups++;
-      const id = new URL(req.url).pathname.slice("/payments/".length);
+      const id = new URL(req.url).pathname.slice('/payments/'.length);
       return held.has(id) ? Response.json({ correlationId: id, amount: 19.9, requestedAt: new Date().toISOString() }) : new Response(null, { status: 404 });
     },
   });
@@ -28,9 +28,14 @@ async function waitFor(condition: () => boolean): Promise<void> {
   while (!condition()) await Bun.sleep(5);
 }
 
-describe("SettlementSampler", () => {
-  test("samples exactly the asked share of the accepted payments", () => {
-    const sampler = new SettlementSampler({ default: "http://127.0.0.1:1", fallback: "http://127.0.0.1:1" }, 0.05, () => 0, () => "");
+describe('SettlementSampler', () => {
+  test('samples exactly the asked share of the accepted payments', () => {
+    const sampler = new SettlementSampler(
+      { default: 'http://127.0.0.1:1', fallback: 'http://127.0.0.1:1' },
+      0.05,
+      () => 0,
+      () => '',
+    );
     let taken = 0;
     for (let i = 0; i < 1000; i++) if (sampler.wants()) taken++;
     expect(taken).toBe(50);
@@ -38,7 +43,7 @@ describe("SettlementSampler", () => {
     expect(sampler.wants()).toBe(false);
   });
 
-  test("times each sample until a processor holds it, per stage; what no processor holds at the cutoff is unsettled", async () => {
+  test('times each sample until a processor holds it, per stage; what no processor holds at the cutoff is unsettled', async () => {
     const def = fakeProcessor();
     const fb = fakeProcessor();
     const t0 = performance.now();
@@ -68,8 +73,8 @@ describe("SettlementSampler", () => {
     const report = sampler.stop();
     expect(report).toMatchObject({ fraction: 1, sampled: 4, settled: 3, unsettled: 1, onBoth: 1, lookupErrors: 0 });
     const [first, second] = report.stages;
-    expect(first).toMatchObject({ step: 0, label: "stage 0", sampled: 2, settled: 2, unsettled: 0, onDefault: 1, onFallback: 1, onBoth: 0 });
-    expect(second).toMatchObject({ step: 1, label: "stage 1", sampled: 2, settled: 1, unsettled: 1, onBoth: 1 });
+    expect(first).toMatchObject({ step: 0, label: 'stage 0', sampled: 2, settled: 2, unsettled: 0, onDefault: 1, onFallback: 1, onBoth: 0 });
+    expect(second).toMatchObject({ step: 1, label: 'stage 1', sampled: 2, settled: 1, unsettled: 1, onBoth: 1 });
     // b was found later than a: the stage's max is b's time, its p50 a's
     expect(first?.maxMs).toBeGreaterThan(first?.p50Ms ?? Number.POSITIVE_INFINITY);
     expect(first?.maxMs).toBeLessThanOrEqual(performance.now() - t0);

@@ -1,7 +1,7 @@
 /** The strict auditor against in-process fakes of the gateway and both processors. */
-import { afterAll, describe, expect, test } from "bun:test";
-import { GatewayApi, ProcessorAdmin } from "../tools/loadtest/api.ts";
-import { StrictAuditor, type StrictDifference } from "../tools/loadtest/strict-auditor.ts";
+import { afterAll, describe, expect, test } from 'bun:test';
+import { GatewayApi, ProcessorAdmin } from '../tools/loadtest/api.ts';
+import { StrictAuditor, type StrictDifference } from '../tools/loadtest/strict-auditor.ts';
 
 const servers: Array<{ stop: (force?: boolean) => unknown }> = [];
 afterAll(() => {
@@ -29,10 +29,10 @@ function fakes(lyingUntilLagMs: number, together = true) {
   };
   const serve = (answer: (to: string) => unknown) => {
     const server = Bun.serve({
-      hostname: "127.0.0.1",
+      hostname: '127.0.0.1',
       port: 0,
       async fetch(req) {
-        const to = new URL(req.url).searchParams.get("to") ?? "";
+        const to = new URL(req.url).searchParams.get('to') ?? '';
         if (together) await barrier(to);
         return Response.json(answer(to));
       },
@@ -49,11 +49,11 @@ function fakes(lyingUntilLagMs: number, together = true) {
   const fb = serve(() => ({ ...totals(1), totalFee: 0, feePerTransaction: 0.15 }));
   return {
     gateway: new GatewayApi(gateway),
-    processors: { default: new ProcessorAdmin("default", def, "123"), fallback: new ProcessorAdmin("fallback", fb, "123") },
+    processors: { default: new ProcessorAdmin('default', def, '123'), fallback: new ProcessorAdmin('fallback', fb, '123') },
   };
 }
 
-describe("StrictAuditor", () => {
+describe('StrictAuditor', () => {
   test("compares every lag at each audit, counts and reports the differing ones with both sides' counts", async () => {
     const { gateway, processors } = fakes(1800);
     const found: StrictDifference[] = [];
@@ -77,9 +77,9 @@ describe("StrictAuditor", () => {
     processors.fallback.close();
   });
 
-  test("an audit that cannot get a summary counts as failed, not compared", async () => {
+  test('an audit that cannot get a summary counts as failed, not compared', async () => {
     const { processors } = fakes(0, false);
-    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
     const closedPort = listener.port;
     listener.stop(true);
     const gateway = new GatewayApi(`http://127.0.0.1:${closedPort}`);

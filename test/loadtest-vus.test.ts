@@ -1,12 +1,12 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { parseEndpoint } from "../tools/loadtest/http-client.ts";
-import { Metrics } from "../tools/loadtest/metrics.ts";
-import { LoadGenerator } from "../tools/loadtest/virtual-users.ts";
+import { afterAll, describe, expect, test } from 'bun:test';
+import { parseEndpoint } from '../tools/loadtest/http-client.ts';
+import { Metrics } from '../tools/loadtest/metrics.ts';
+import { LoadGenerator } from '../tools/loadtest/virtual-users.ts';
 
 let delayMs = 0;
 const ids = new Set<string>();
 const server = Bun.serve({
-  hostname: "127.0.0.1",
+  hostname: '127.0.0.1',
   port: 0,
   async fetch(req) {
     const body = (await req.json()) as { correlationId: string; amount: number };
@@ -21,8 +21,8 @@ async function waitFor(condition: () => boolean): Promise<void> {
   while (!condition()) await Bun.sleep(5);
 }
 
-describe("LoadGenerator", () => {
-  test("linear ramp target", () => {
+describe('LoadGenerator', () => {
+  test('linear ramp target', () => {
     expect(LoadGenerator.targetVus(0, 500, 60_000)).toBe(1);
     expect(LoadGenerator.targetVus(30_000, 500, 60_000)).toBe(251);
     expect(LoadGenerator.targetVus(59_999, 500, 60_000)).toBe(500);
@@ -30,7 +30,7 @@ describe("LoadGenerator", () => {
     expect(LoadGenerator.targetVus(10, 1, 60_000)).toBe(1);
   });
 
-  test("ramps to N VUs, one keep-alive connection each, unique ids, stop waits for in-flight", async () => {
+  test('ramps to N VUs, one keep-alive connection each, unique ids, stop waits for in-flight', async () => {
     ids.clear();
     delayMs = 0;
     const metrics = new Metrics();
@@ -55,7 +55,7 @@ describe("LoadGenerator", () => {
     gen.close();
   });
 
-  test("timeouts are counted with the timeout as latency", async () => {
+  test('timeouts are counted with the timeout as latency', async () => {
     delayMs = 300;
     const metrics = new Metrics();
     const gen = new LoadGenerator(
@@ -71,7 +71,7 @@ describe("LoadGenerator", () => {
     delayMs = 0;
   });
 
-  test("the settlement sampler gets the ids of the accepted payments it wants", async () => {
+  test('the settlement sampler gets the ids of the accepted payments it wants', async () => {
     ids.clear();
     delayMs = 0;
     const tracked: string[] = [];

@@ -28,9 +28,19 @@ interface Kind {
 }
 
 const KINDS: Kind[] = [
-  { name: 'undici Pool (UndiciTransport)', make: (url, options) => new ProcessorClient(new UndiciTransport(url, withDefaults(options))), boundsConnections: true, sequentialSockets: 2 },
+  {
+    name: 'undici Pool (UndiciTransport)',
+    make: (url, options) => new ProcessorClient(new UndiciTransport(url, withDefaults(options))),
+    boundsConnections: true,
+    sequentialSockets: 2,
+  },
   { name: 'raw sockets (RawTransport)', make: raw, boundsConnections: true, sequentialSockets: 1 },
-  { name: 'Bun fetch (FetchTransport)', make: (url, options) => new ProcessorClient(new FetchTransport(url, withDefaults(options))), boundsConnections: false, sequentialSockets: 1 },
+  {
+    name: 'Bun fetch (FetchTransport)',
+    make: (url, options) => new ProcessorClient(new FetchTransport(url, withDefaults(options))),
+    boundsConnections: false,
+    sequentialSockets: 1,
+  },
 ];
 
 function raw(url: string, options: ProcessorClientOptions): Client {
@@ -82,7 +92,9 @@ interface Received {
 type Script = (request: Received, socket: net.Socket, index: number) => void;
 
 /** A bare HTTP/1.1 server that parses requests minimally and lets the test write the answers byte by byte. */
-async function scriptedServer(script: Script): Promise<{ url: string; received: Received[]; connections: () => number; open: () => number; stop(): Promise<void> }> {
+async function scriptedServer(
+  script: Script,
+): Promise<{ url: string; received: Received[]; connections: () => number; open: () => number; stop(): Promise<void> }> {
   const received: Received[] = [];
   const sockets = new Set<net.Socket>();
   let connections = 0;
@@ -293,13 +305,14 @@ for (const kind of KINDS) {
       });
 
       // Bun's fetch pools per process and has no per-client bound: the test does not apply to it.
-      if (kind.boundsConnections) test('60 concurrent pays over at most `connections` sockets, one request in flight each', async () => {
-        const c = client(`http://127.0.0.1:${server.port}`, { connections: 6 });
-        const outcomes = await Promise.all(Array.from({ length: 60 }, () => c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)));
-        expect(outcomes.every((o) => o.kind === 'recorded')).toBe(true);
-        expect(ports.size).toBeLessThanOrEqual(6);
-        expect(maxInFlight).toBeLessThanOrEqual(6);
-      });
+      if (kind.boundsConnections)
+        test('60 concurrent pays over at most `connections` sockets, one request in flight each', async () => {
+          const c = client(`http://127.0.0.1:${server.port}`, { connections: 6 });
+          const outcomes = await Promise.all(Array.from({ length: 60 }, () => c.pay(crypto.randomUUID(), 1990, REQUESTED_AT)));
+          expect(outcomes.every((o) => o.kind === 'recorded')).toBe(true);
+          expect(ports.size).toBeLessThanOrEqual(6);
+          expect(maxInFlight).toBeLessThanOrEqual(6);
+        });
     });
 
     describe('transport corner cases (scripted server)', () => {
@@ -308,9 +321,17 @@ for (const kind of KINDS) {
         const server = await scriptedServer((request, socket) => {
           if (request.method === 'POST') {
             const bytes = Buffer.from(OK_200);
-            void writeSlowly(socket, Array.from(bytes, (_, i) => bytes.subarray(i, i + 1)));
+            void writeSlowly(
+              socket,
+              Array.from(bytes, (_, i) => bytes.subarray(i, i + 1)),
+            );
           } else {
-            const pieces = ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n', `10;ext=1\r\n${found.slice(0, 16)}\r\n`, `${(found.length - 16).toString(16)}\r\n${found.slice(16)}\r`, '\n0\r\nX-Trailer: 1\r\n\r\n'];
+            const pieces = [
+              'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n',
+              `10;ext=1\r\n${found.slice(0, 16)}\r\n`,
+              `${(found.length - 16).toString(16)}\r\n${found.slice(16)}\r`,
+              '\n0\r\nX-Trailer: 1\r\n\r\n',
+            ];
             void writeSlowly(socket, pieces);
           }
         });

@@ -55,7 +55,12 @@ describe('complete answers', () => {
   });
 
   test('interim 1xx answers are skipped', () => {
-    const { parse, parser } = feedAll({ pieces: ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n', 'HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}'] });
+    const { parse, parser } = feedAll({
+      pieces: [
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n',
+        'HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}',
+      ],
+    });
     expect(parse).toBe('complete');
     expect(parser.status).toBe(422);
   });
@@ -128,7 +133,9 @@ describe('failures', () => {
   });
 
   test('a body not kept has no size limit', () => {
-    expect(feedAll({ pieces: [`HTTP/1.1 200 OK\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${' '.repeat(2 * 1024 * 1024)}`], keepBody: false }).parse).toBe('complete');
+    expect(feedAll({ pieces: [`HTTP/1.1 200 OK\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n${' '.repeat(2 * 1024 * 1024)}`], keepBody: false }).parse).toBe(
+      'complete',
+    );
   });
 
   test('the server closing before the answer ends fails it', () => {

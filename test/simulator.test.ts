@@ -17,7 +17,10 @@ afterAll(async () => {
   await sim?.stop();
 });
 beforeEach(async () => {
-  for (const [p, fee] of [[sim.default, 0.05], [sim.fallback, 0.15]] as const) {
+  for (const [p, fee] of [
+    [sim.default, 0.05],
+    [sim.fallback, 0.15],
+  ] as const) {
     await Promise.all([p.setDelay(0), p.setFailure(false), p.setFault('none'), p.setFee(fee), p.purge()]);
   }
 });
@@ -191,7 +194,7 @@ describe('GET /admin/payments-summary', () => {
     expect(await sim.default.summary()).toEqual({ totalRequests: 3, totalAmount: 59.7, totalFee: 2.99, feePerTransaction: 0.05 });
   });
 
-  test('the fee is the processor\'s own configuration (7%/10% in some runs), changed through the admin API', async () => {
+  test("the fee is the processor's own configuration (7%/10% in some runs), changed through the admin API", async () => {
     await sim.default.setFee(0.07);
     await sim.fallback.setFee(0.1);
     for (const p of [sim.default, sim.fallback]) {
@@ -349,9 +352,7 @@ describe('in-process processor', () => {
       });
       expect(put.status).toBe(200);
       const statuses = await Promise.all(
-        Array.from({ length: 4 }, () =>
-          fetch(`${url}/payments`, { method: 'POST', body: JSON.stringify(newPayment()) }).then((r) => r.status),
-        ),
+        Array.from({ length: 4 }, () => fetch(`${url}/payments`, { method: 'POST', body: JSON.stringify(newPayment()) }).then((r) => r.status)),
       );
       expect(statuses.sort()).toEqual([200, 200, 200, 429]);
     } finally {
@@ -377,7 +378,7 @@ describe('tools/simulator/main.ts', () => {
     for (const name of ['SIM_DEFAULT_PORT', 'SIM_HEALTH_WINDOW_MS', 'SIM_DEFAULT_FEE', 'SIM_FALLBACK_FEE']) expect(stderr).toContain(name);
   });
 
-  test('SIM_DEFAULT_FEE and SIM_FALLBACK_FEE set each processor\'s fee', async () => {
+  test("SIM_DEFAULT_FEE and SIM_FALLBACK_FEE set each processor's fee", async () => {
     const other = await startSimulator({ fees: { default: 0.07, fallback: 0.1 } });
     try {
       await post(other.default, newPayment(100));

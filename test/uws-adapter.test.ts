@@ -80,7 +80,11 @@ describe('the Node/uWS gateway answers the route table', () => {
     const big = `{"pad":"${'x'.repeat(5000)}"}`;
     expectJsonError(await raw(node.url, request('POST', '/payments', JSON_TYPE, big)), 413, /larger than 4096 bytes/);
     // Refused from the declared length alone, before any body byte arrives.
-    expectJsonError(await raw(node.url, 'POST /payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4097\r\n\r\n'), 413, /larger than 4096/);
+    expectJsonError(
+      await raw(node.url, 'POST /payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4097\r\n\r\n'),
+      413,
+      /larger than 4096/,
+    );
     // Chunked: no declared length, refused while accumulating.
     const chunked = `${(5000).toString(16)}\r\n${'x'.repeat(5000)}\r\n0\r\n\r\n`;
     expectJsonError(await raw(node.url, request('POST', '/payments', { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' }, chunked)), 413, /larger than 4096/);
@@ -117,8 +121,16 @@ describe('the Node/uWS gateway answers the route table', () => {
       expect(answer.headers['content-type']).toBe('application/json');
       expect(Object.keys(JSON.parse(answer.body))).toEqual(['default', 'fallback']);
     }
-    expectJsonError(await raw(node.url, request('GET', '/payments-summary?from=yesterday&to=2020-07-10T12:35:56.000Z')), 400, /from must be an ISO-8601 timestamp/);
-    expectJsonError(await raw(node.url, request('GET', '/payments-summary?from=2020-07-10T12:35:56.000Z&to=2020-07-10T12:34:56.000Z')), 400, /from must not be later than to/);
+    expectJsonError(
+      await raw(node.url, request('GET', '/payments-summary?from=yesterday&to=2020-07-10T12:35:56.000Z')),
+      400,
+      /from must be an ISO-8601 timestamp/,
+    );
+    expectJsonError(
+      await raw(node.url, request('GET', '/payments-summary?from=2020-07-10T12:35:56.000Z&to=2020-07-10T12:34:56.000Z')),
+      400,
+      /from must not be later than to/,
+    );
     const health = await raw(node.url, request('GET', '/health'));
     expect(health.status).toBe(200);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'healthy', queues: { pending: expect.any(Number) } });
@@ -142,7 +154,8 @@ describe('the Node/uWS gateway answers the route table', () => {
       if (skip.has(name)) continue;
       const text = build();
       const [ours, theirs] = await Promise.all([raw(node.url, text), raw(bun.url, text)]);
-      if (comparable(name, ours) !== comparable(name, theirs)) differences.push(`${name}\n  node: ${comparable(name, ours)}\n  bun:  ${comparable(name, theirs)}`);
+      if (comparable(name, ours) !== comparable(name, theirs))
+        differences.push(`${name}\n  node: ${comparable(name, ours)}\n  bun:  ${comparable(name, theirs)}`);
     }
     expect(differences).toEqual([]);
   });
@@ -223,14 +236,22 @@ describe('other Node/uWS instances', () => {
   test('listens on a unix socket (SOCKET_PATH), refuses a port already taken, stops cleanly on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gateway-node-sock-'));
     const socketPath = join(dir, 'gateway.sock');
-    const child = spawnChild(['node', join(ROOT, 'dist/node/main-node.js')], { ...processorEnv(nodeSimulator), SOCKET_PATH: socketPath, JOURNAL_DIR: 'off', HEALTH_POLL: 'false' }, 'node gateway on a socket');
+    const child = spawnChild(
+      ['node', join(ROOT, 'dist/node/main-node.js')],
+      { ...processorEnv(nodeSimulator), SOCKET_PATH: socketPath, JOURNAL_DIR: 'off', HEALTH_POLL: 'false' },
+      'node gateway on a socket',
+    );
     await child.waitFor(/gateway listening on \//);
     const response = await fetch('http://localhost/payments', { method: 'POST', headers: JSON_TYPE, body: payment(), unix: socketPath });
     expect(response.status).toBe(202);
     expect(await child.stop()).toBe(0);
     expect(child.output()).toMatch(/stopped; every accepted payment is settled|stopped with/);
 
-    const taken = spawnChild(['node', join(ROOT, 'dist/node/main-node.js')], { ...processorEnv(nodeSimulator), HOST: '127.0.0.1', PORT: new URL(node.url).port, JOURNAL_DIR: 'off', HEALTH_POLL: 'false' }, 'node gateway on a taken port');
+    const taken = spawnChild(
+      ['node', join(ROOT, 'dist/node/main-node.js')],
+      { ...processorEnv(nodeSimulator), HOST: '127.0.0.1', PORT: new URL(node.url).port, JOURNAL_DIR: 'off', HEALTH_POLL: 'false' },
+      'node gateway on a taken port',
+    );
     expect(await taken.proc.exited).not.toBe(0);
     expect(taken.output()).toContain('could not listen on 127.0.0.1:');
   });

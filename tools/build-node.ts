@@ -40,4 +40,5 @@ for (const specifier of ['undici/index.js', '@trufflesuite/uws-js-unofficial']) 
     process.exit(1);
   }
 }
-for (const output of result.outputs.filter((o) => o.kind === 'entry-point')) console.log(`build-node: ${output.path.slice(root.length + 1)} (${Math.round(output.size / 1024)} KiB)`);
+for (const output of result.outputs.filter((o) => o.kind === 'entry-point'))
+  console.log(`build-node: ${output.path.slice(root.length + 1)} (${Math.round(output.size / 1024)} KiB)`);

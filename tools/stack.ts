@@ -274,7 +274,8 @@ export async function runStack(options: StackOptions): Promise<void> {
 
   try {
     const lbBinary = findBinary(options.lb);
-    if (lbBinary === null) throw new Error(`${options.lb} is not installed (apt-get install ${options.lb}); try --lb ${options.lb === 'haproxy' ? 'nginx' : 'haproxy'}`);
+    if (lbBinary === null)
+      throw new Error(`${options.lb} is not installed (apt-get install ${options.lb}); try --lb ${options.lb === 'haproxy' ? 'nginx' : 'haproxy'}`);
     mkdirSync(options.runDir, { recursive: true });
     for (const socket of sockets) {
       if (socket.length > 107) throw new Error(`socket path too long for a unix socket: ${socket}`);

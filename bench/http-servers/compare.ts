@@ -71,7 +71,8 @@ export async function raw(url: string, request: string, timeoutMs = 5000): Promi
 export function request(method: string, path: string, headers: Record<string, string> = {}, body?: string): string {
   const lines = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1'];
   for (const [key, value] of Object.entries(headers)) lines.push(`${key}: ${value}`);
-  if (body !== undefined && !Object.keys(headers).some((key) => key.toLowerCase() === 'transfer-encoding')) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  if (body !== undefined && !Object.keys(headers).some((key) => key.toLowerCase() === 'transfer-encoding'))
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
   return `${lines.join('\r\n')}\r\n\r\n${body ?? ''}`;
 }
 
@@ -84,12 +85,20 @@ export function cases(maxBodyBytes = 4096): [string, () => string][] {
     ['valid payment', () => request('POST', '/payments', JSON_TYPE, payment())],
     ['valid payment, no content-type', () => request('POST', '/payments', {}, payment())],
     ['valid payment, content-type with charset', () => request('POST', '/payments', { 'Content-Type': 'Application/JSON; charset=utf-8' }, payment())],
-    ['valid payment, chunked body', () => {
-      const body = payment();
-      const half = body.length >> 1;
-      const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
-      return request('POST', '/payments', { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' }, `${chunk(body.slice(0, half))}${chunk(body.slice(half))}0\r\n\r\n`);
-    }],
+    [
+      'valid payment, chunked body',
+      () => {
+        const body = payment();
+        const half = body.length >> 1;
+        const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
+        return request(
+          'POST',
+          '/payments',
+          { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' },
+          `${chunk(body.slice(0, half))}${chunk(body.slice(half))}0\r\n\r\n`,
+        );
+      },
+    ],
     ['bad JSON', () => request('POST', '/payments', JSON_TYPE, '{"correlationId":')],
     ['missing amount', () => request('POST', '/payments', JSON_TYPE, `{"correlationId":"${crypto.randomUUID()}"}`)],
     ['empty body', () => request('POST', '/payments', JSON_TYPE, '')],
@@ -98,9 +107,24 @@ export function cases(maxBodyBytes = 4096): [string, () => string][] {
     ['content-type text/json', () => request('POST', '/payments', { 'Content-Type': 'text/json' }, payment())],
     ['content-type empty', () => request('POST', '/payments', { 'Content-Type': '' }, payment())],
     ['content-type with space before parameters', () => request('POST', '/payments', { 'Content-Type': 'Application/Json ; charset="utf-8"' }, payment())],
-    ['body over the limit', () => request('POST', '/payments', JSON_TYPE, `{"correlationId":"${crypto.randomUUID()}","amount":19.90,"pad":"${'x'.repeat(maxBodyBytes)}"}`)],
-    ['body over the limit, chunked', () => request('POST', '/payments', { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' }, `${(maxBodyBytes + 10).toString(16)}\r\n${'x'.repeat(maxBodyBytes + 10)}\r\n0\r\n\r\n`)],
-    ['declared length over the limit', () => `POST /payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${maxBodyBytes + 1}\r\n\r\n`],
+    [
+      'body over the limit',
+      () => request('POST', '/payments', JSON_TYPE, `{"correlationId":"${crypto.randomUUID()}","amount":19.90,"pad":"${'x'.repeat(maxBodyBytes)}"}`),
+    ],
+    [
+      'body over the limit, chunked',
+      () =>
+        request(
+          'POST',
+          '/payments',
+          { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' },
+          `${(maxBodyBytes + 10).toString(16)}\r\n${'x'.repeat(maxBodyBytes + 10)}\r\n0\r\n\r\n`,
+        ),
+    ],
+    [
+      'declared length over the limit',
+      () => `POST /payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${maxBodyBytes + 1}\r\n\r\n`,
+    ],
     ['GET /payments', () => request('GET', '/payments')],
     ['PUT /payments', () => request('PUT', '/payments', JSON_TYPE, payment())],
     ['DELETE /payments-summary', () => request('DELETE', '/payments-summary')],
@@ -157,7 +181,14 @@ if (import.meta.main) {
   if (!a || !b) throw new Error('usage: bun bench/http-servers/compare.ts URL_A URL_B');
   let differences = 0;
   for (const [name, build] of cases()) {
-    const results = await Promise.all([a, b].map((url) => raw(url, build()).then((answer) => comparable(name, answer), (error: Error) => `error: ${error.message}`)));
+    const results = await Promise.all(
+      [a, b].map((url) =>
+        raw(url, build()).then(
+          (answer) => comparable(name, answer),
+          (error: Error) => `error: ${error.message}`,
+        ),
+      ),
+    );
     const same = results[0] === results[1];
     if (!same) differences++;
     console.log(`${same ? 'same' : 'DIFF'}  ${name}\n  A: ${results[0]}${same ? '' : `\n  B: ${results[1]}`}`);

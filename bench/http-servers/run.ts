@@ -46,7 +46,14 @@ const loadtestSeconds = Number(args['loadtest-seconds']);
 
 const work = mkdtempSync(join(tmpdir(), 'http-servers-bench-'));
 const ROOT = join(work, 'tree');
-for (const path of ['package.json', 'src', 'tools/build-node.ts', 'tools/loadtest', 'bench/http-servers/bun-gateway.ts', 'bench/http-servers/post-payment.lua']) {
+for (const path of [
+  'package.json',
+  'src',
+  'tools/build-node.ts',
+  'tools/loadtest',
+  'bench/http-servers/bun-gateway.ts',
+  'bench/http-servers/post-payment.lua',
+]) {
   cpSync(join(CHECKOUT, path), join(ROOT, path), { recursive: true });
 }
 symlinkSync(join(CHECKOUT, 'node_modules'), join(ROOT, 'node_modules'));
@@ -165,7 +172,16 @@ interface WrkRun {
 }
 
 async function wrk(seconds: number): Promise<string> {
-  const { code, out } = await run(['wrk', '-t1', '-c64', `-d${seconds}s`, '--latency', '-s', join(ROOT, 'bench/http-servers/post-payment.lua'), `http://127.0.0.1:${PORT}`]);
+  const { code, out } = await run([
+    'wrk',
+    '-t1',
+    '-c64',
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    join(ROOT, 'bench/http-servers/post-payment.lua'),
+    `http://127.0.0.1:${PORT}`,
+  ]);
   if (code !== 0) throw new Error(`wrk exited with ${code}:\n${out}`);
   return out;
 }
@@ -228,7 +244,21 @@ async function loadtestRound(server: ServerName, round: number): Promise<Loadtes
   try {
     const outDir = join(work, `loadtest-${server}-${round}`);
     const cpuBefore = cpuSeconds(gateway.pid);
-    const cmd = [BUN, join(ROOT, 'tools/loadtest/main.ts'), '--url', `http://127.0.0.1:${PORT}`, '--no-admin', '--schedule', 'none', '--vus', '500', '--duration', String(loadtestSeconds), '--out', outDir];
+    const cmd = [
+      BUN,
+      join(ROOT, 'tools/loadtest/main.ts'),
+      '--url',
+      `http://127.0.0.1:${PORT}`,
+      '--no-admin',
+      '--schedule',
+      'none',
+      '--vus',
+      '500',
+      '--duration',
+      String(loadtestSeconds),
+      '--out',
+      outDir,
+    ];
     const { code, out } = await run(cmd);
     if (code !== 0) throw new Error(`loadtest exited with ${code}:\n${out}`);
     const cpu = cpuSeconds(gateway.pid) - cpuBefore;
@@ -270,7 +300,14 @@ say(`versions ${JSON.stringify(versions)}; work dir ${work}`);
 
 const sim = Bun.spawn([BUN, join(ROOT, 'tools/simulator/main.ts')], {
   cwd: ROOT,
-  env: { ...process.env, SIM_HOST: '127.0.0.1', SIM_DEFAULT_PORT: String(SIM_DEFAULT), SIM_FALLBACK_PORT: String(SIM_FALLBACK), SIM_TOKEN: TOKEN, SIM_EXIT_ON_STDIN_CLOSE: '1' },
+  env: {
+    ...process.env,
+    SIM_HOST: '127.0.0.1',
+    SIM_DEFAULT_PORT: String(SIM_DEFAULT),
+    SIM_FALLBACK_PORT: String(SIM_FALLBACK),
+    SIM_TOKEN: TOKEN,
+    SIM_EXIT_ON_STDIN_CLOSE: '1',
+  },
   stdin: 'pipe',
   stdout: 'pipe',
   stderr: 'pipe',
@@ -296,12 +333,18 @@ console.log(`\nwrk -t1 -c64 -d${wrkSeconds}s --latency, POST /payments (fresh id
 console.log('| round | server | req/s | p50 ms | p99 ms | max ms | non-2xx | gateway CPU | req per CPU-s | peak RSS MB |');
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of wrkRuns) {
-  console.log(`| ${r.round} | ${r.server} | ${r.requestsPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.gatewayCpuPercent}% | ${r.requestsPerCpuSec} | ${r.peakRssMB} |`);
+  console.log(
+    `| ${r.round} | ${r.server} | ${r.requestsPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.gatewayCpuPercent}% | ${r.requestsPerCpuSec} | ${r.peakRssMB} |`,
+  );
 }
 console.log(`\ntools/loadtest --no-admin --schedule none --vus 500 --duration ${loadtestSeconds}\n`);
-console.log('| round | server | requests | failed | p50 ms | p99 ms | max ms | generator CPU (% of a core) | generator timer lateness p99 ms | gateway CPU s | peak RSS MB |');
+console.log(
+  '| round | server | requests | failed | p50 ms | p99 ms | max ms | generator CPU (% of a core) | generator timer lateness p99 ms | gateway CPU s | peak RSS MB |',
+);
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of loadtestRuns) {
-  console.log(`| ${r.round} | ${r.server} | ${r.requests} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.generatorCpuPercentOfOneCore} | ${r.generatorTimerLatenessP99Ms} | ${r.gatewayCpuSec} | ${r.peakRssMB} |`);
+  console.log(
+    `| ${r.round} | ${r.server} | ${r.requests} | ${r.failed} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.generatorCpuPercentOfOneCore} | ${r.generatorTimerLatenessP99Ms} | ${r.gatewayCpuSec} | ${r.peakRssMB} |`,
+  );
 }
 console.log(`\nJSON: ${args.out}`);

@@ -68,7 +68,9 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
   if (config.healthPoll) {
     const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
     for (const processor of [DEFAULT, FALLBACK] as const) {
-      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, lookupConnections: 1, timeoutMs: config.processorTimeoutMs }).then((client) => poll(processor, client));
+      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, lookupConnections: 1, timeoutMs: config.processorTimeoutMs }).then(
+        (client) => poll(processor, client),
+      );
     }
   } else if (config.peers.length > 0) {
     copyFromPeers(config.peers.map((address) => new PeerClient(address, 1000)));

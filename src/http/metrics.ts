@@ -43,7 +43,9 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
   const perProcessor = (field: Field) => PROCESSORS.map((name, p) => [`{processor="${name}"}`, signals.get(p as 0 | 1, field)] as [string, number]);
 
   metric('gateway_payments_accepted_total', 'counter', 'Payments accepted (202) and queued by this instance.', [['', counters.accepted]]);
-  metric('gateway_payments_repeated_total', 'counter', 'Payments whose correlationId was accepted before: 202 again, not queued again.', [['', counters.repeated]]);
+  metric('gateway_payments_repeated_total', 'counter', 'Payments whose correlationId was accepted before: 202 again, not queued again.', [
+    ['', counters.repeated],
+  ]);
   metric('gateway_payments_forwarded_total', 'counter', 'Payments handed to the instance that owns their correlationId.', [['', counters.forwarded]]);
   metric(
     'gateway_payments_refused_total',
@@ -52,8 +54,12 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
     Object.entries(counters.refused).map(([reason, value]) => [`{reason="${reason}"}`, value]),
   );
   metric('gateway_payments_settled_total', 'counter', 'Payments recorded in the ledger, by processor.', perProcessor(Field.Settled));
-  metric('gateway_payments_dropped_total', 'counter', 'Payments a processor held from another sender: not counted here.', [['', signals.count(Counter.DuplicatesDropped)]]);
-  metric('gateway_payments_waiting', 'gauge', 'Payments taken by a worker, waiting for a processor (in doubt included).', [['', signals.count(Counter.Waiting)]]);
+  metric('gateway_payments_dropped_total', 'counter', 'Payments a processor held from another sender: not counted here.', [
+    ['', signals.count(Counter.DuplicatesDropped)],
+  ]);
+  metric('gateway_payments_waiting', 'gauge', 'Payments taken by a worker, waiting for a processor (in doubt included).', [
+    ['', signals.count(Counter.Waiting)],
+  ]);
   metric('gateway_payments_in_doubt', 'gauge', 'Payments whose last call may have been recorded, being looked up.', [['', signals.count(Counter.InDoubt)]]);
   metric('gateway_calls_in_flight', 'gauge', 'Processor calls in flight, by processor.', perProcessor(Field.Inflight));
   metric('gateway_ring_depth', 'gauge', 'Payments queued in the ring.', [['', ring.size]]);
@@ -66,7 +72,9 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
   );
   metric('gateway_breaker_openings_total', 'counter', 'Times the processor breaker opened.', perProcessor(Field.BreakerOpenings));
   metric('gateway_calls_failed_total', 'counter', 'Processor calls that failed (5xx, connection errors).', perProcessor(Field.Failures));
-  metric('gateway_calls_timed_out_total', 'counter', 'Processor calls without an answer within PROCESSOR_TIMEOUT_MS (slow, not failed).', [['', signals.count(Counter.TimedOut)]]);
+  metric('gateway_calls_timed_out_total', 'counter', 'Processor calls without an answer within PROCESSOR_TIMEOUT_MS (slow, not failed).', [
+    ['', signals.count(Counter.TimedOut)],
+  ]);
 
   out.push('# HELP gateway_call_duration_ms Processor call latency in ms, by processor and outcome.', '# TYPE gateway_call_duration_ms histogram');
   PROCESSORS.forEach((name, p) => {
@@ -84,9 +92,13 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
   });
 
   const status = journal?.status() as { acceptedBytesSinceStart?: number; replay?: { ms?: number } } | undefined;
-  metric('gateway_journal_write_errors_total', 'counter', 'Journal writes that failed (payments refused or calls held back meanwhile).', [['', signals.count(Counter.JournalWriteErrors)]]);
+  metric('gateway_journal_write_errors_total', 'counter', 'Journal writes that failed (payments refused or calls held back meanwhile).', [
+    ['', signals.count(Counter.JournalWriteErrors)],
+  ]);
   if (status) {
-    metric('gateway_journal_accepted_bytes_total', 'counter', 'Bytes of accepted-payment records written since start.', [['', status.acceptedBytesSinceStart ?? 0]]);
+    metric('gateway_journal_accepted_bytes_total', 'counter', 'Bytes of accepted-payment records written since start.', [
+      ['', status.acceptedBytesSinceStart ?? 0],
+    ]);
     metric('gateway_journal_replay_ms', 'gauge', 'Duration of the journal replay at start.', [['', status.replay?.ms ?? 0]]);
   }
   const delayMs = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1e3) / 1e3 : 0);

@@ -159,6 +159,7 @@ class Reader {
     const end = this.position - 1;
     if (escaped) {
       const text = this.decodeString(start - 1, this.position);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is "any ASCII", control characters included
       return text.length === 36 && decodeUuid(Buffer.from(text, 'latin1'), 0, out.id, 0) && /^[\x00-\x7f]*$/.test(text)
         ? null
         : 'correlationId must be a UUID (8-4-4-4-12 hex digits)';

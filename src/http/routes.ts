@@ -171,7 +171,11 @@ export class GatewayRoutes {
 
   /** GET /metrics: this instance's numbers for Prometheus (not forwarded by the public load balancer). */
   metrics(): Reply {
-    return { status: 200, body: renderMetrics({ signals: this.deps.signals, ring: this.deps.ring, counters: this.counters, journal: this.deps.journal }), contentType: METRICS_CONTENT_TYPE };
+    return {
+      status: 200,
+      body: renderMetrics({ signals: this.deps.signals, ring: this.deps.ring, counters: this.counters, journal: this.deps.journal }),
+      contentType: METRICS_CONTENT_TYPE,
+    };
   }
 
   private journalError(error: unknown): void {

@@ -16,7 +16,6 @@ export interface UwsServer {
   stop(): void;
 }
 
-
 /**
  * uSockets binds with SO_REUSEPORT unless told otherwise: a second instance on the same port would
  * start and silently share it. Exclusive, it fails as Bun.serve does. (The package's typings lack
@@ -54,7 +53,10 @@ function headToo(handler: Handler): Handler {
 }
 
 /** What Bun.serve's `error` handler answers for an exception in a route. */
-const internalError = (error: unknown): Reply => ({ status: 500, body: JSON.stringify({ error: `internal error: ${error instanceof Error ? error.message : String(error)}` }) });
+const internalError = (error: unknown): Reply => ({
+  status: 500,
+  body: JSON.stringify({ error: `internal error: ${error instanceof Error ? error.message : String(error)}` }),
+});
 
 /** Answers when the route's promise settles, unless the client has gone away by then. */
 function sendLater(res: HttpResponse, reply: Promise<Reply>): void {
@@ -86,7 +88,9 @@ function contentType(req: HttpRequest): string | null {
   const type = req.getHeader('content-type');
   if (type !== '') return type;
   let present = false;
-  req.forEach((key) => (present ||= key === 'content-type'));
+  req.forEach((key) => {
+    present ||= key === 'content-type';
+  });
   return present ? '' : null;
 }
 

@@ -82,7 +82,9 @@ export class InstanceJournal implements AcceptJournal {
       ms: Math.round(performance.now() - started),
     };
     if (replayed.records > 0) {
-      log(`journal ${dir}: replayed ${replayed.records} records in ${this.replay.ms} ms: ${this.replay.settled} settled, ${this.replay.dropped} dropped, ${this.replay.requeued} to settle (${this.replay.inDoubt} in doubt), ${replayed.torn} damaged stretches skipped`);
+      log(
+        `journal ${dir}: replayed ${replayed.records} records in ${this.replay.ms} ms: ${this.replay.settled} settled, ${this.replay.dropped} dropped, ${this.replay.requeued} to settle (${this.replay.inDoubt} in doubt), ${replayed.torn} damaged stretches skipped`,
+      );
     }
     if (ledgerFull > 0) log(`journal ${dir}: ${ledgerFull} settled payments did not fit in the ledger (LEDGER_CAPACITY)`);
     this.startFiles = new Set(listSegments(dir).map((segment) => segment.path));
@@ -149,7 +151,8 @@ export class InstanceJournal implements AcceptJournal {
       return result;
     } catch (error) {
       this.compaction.lastError = error instanceof Error ? error.message : String(error);
-      if (this.compaction.failures++ < 10) this.log(`journal ${this.dir}: compaction failed (${this.compaction.lastError}); the journal is unchanged, trying again later`);
+      if (this.compaction.failures++ < 10)
+        this.log(`journal ${this.dir}: compaction failed (${this.compaction.lastError}); the journal is unchanged, trying again later`);
       return null;
     }
   }

@@ -182,7 +182,11 @@ export class JournalWriter {
   private openAfter(seq: number): [number, number] {
     for (let candidate = seq + 1; ; candidate++) {
       try {
-        const fd = openSync(segmentPath(this.dir, this.stream, candidate), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL, 0o600);
+        const fd = openSync(
+          segmentPath(this.dir, this.stream, candidate),
+          constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL,
+          0o600,
+        );
         return [fd, candidate];
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -100,5 +100,12 @@ export function decodeRecord(bytes: Uint8Array, offset: number): JournalRecord |
   if (frameVersion(view, bytes, offset) === 0) return null;
   const id = new Uint32Array(4);
   for (let word = 0; word < 4; word++) id[word] = view.getUint32(offset + 8 + word * 4, true);
-  return { kind: bytes[offset], processor: bytes[offset + 1], id, cents: view.getFloat64(offset + 24, true), at: view.getFloat64(offset + 32, true), writtenAt: view.getFloat64(offset + 40, true) };
+  return {
+    kind: bytes[offset],
+    processor: bytes[offset + 1],
+    id,
+    cents: view.getFloat64(offset + 24, true),
+    at: view.getFloat64(offset + 32, true),
+    writtenAt: view.getFloat64(offset + 40, true),
+  };
 }

@@ -220,7 +220,16 @@ export function replayJournal(dir: string, sink: ReplaySink): Replayed {
     const flags = table.flags[slot];
     if (flags === 0) continue;
     if ((flags & (SETTLED | DROPPED)) !== 0) {
-      terminal(flags & SETTLED ? RecordKind.Settled : RecordKind.Dropped, table.processor[slot], table.key(slot, 0), table.key(slot, 1), table.key(slot, 2), table.key(slot, 3), table.cents[slot], table.at[slot]);
+      terminal(
+        flags & SETTLED ? RecordKind.Settled : RecordKind.Dropped,
+        table.processor[slot],
+        table.key(slot, 0),
+        table.key(slot, 1),
+        table.key(slot, 2),
+        table.key(slot, 3),
+        table.cents[slot],
+        table.at[slot],
+      );
       continue;
     }
     const attempted = (flags & ATTEMPTED) !== 0;

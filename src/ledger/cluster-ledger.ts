@@ -20,7 +20,9 @@ export class ClusterLedger implements LedgerReader {
 
   async purge(): Promise<void> {
     const results = await Promise.allSettled([this.local.purge(), ...this.peers.map((peer) => peer.purge())]);
-    const failures = results.filter((result) => result.status === 'rejected').map((result) => String((result as PromiseRejectedResult).reason?.message ?? result));
+    const failures = results
+      .filter((result) => result.status === 'rejected')
+      .map((result) => String((result as PromiseRejectedResult).reason?.message ?? result));
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 }

@@ -109,7 +109,16 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`peer ${this.address} ${why}`));
       const call = httpRequest(
-        { agent: this.agent, socketPath: this.socketPath, host: this.host, port: this.port, method, path, timeout: this.timeoutMs, headers: { 'content-length': 0 } },
+        {
+          agent: this.agent,
+          socketPath: this.socketPath,
+          host: this.host,
+          port: this.port,
+          method,
+          path,
+          timeout: this.timeoutMs,
+          headers: { 'content-length': 0 },
+        },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -24,15 +24,9 @@ export type PayOutcome =
    */
   | { kind: 'unknown'; latencyMs: number; reason: string; timedOut: boolean };
 
-export type LookupOutcome =
-  | { kind: 'found'; requestedAtMs: number; cents: number }
-  | { kind: 'absent' }
-  | { kind: 'unknown'; reason: string };
+export type LookupOutcome = { kind: 'found'; requestedAtMs: number; cents: number } | { kind: 'absent' } | { kind: 'unknown'; reason: string };
 
-export type HealthOutcome =
-  | { kind: 'health'; failing: boolean; minResponseTime: number }
-  | { kind: 'rate-limited' }
-  | { kind: 'unavailable'; reason: string };
+export type HealthOutcome = { kind: 'health'; failing: boolean; minResponseTime: number } | { kind: 'rate-limited' } | { kind: 'unavailable'; reason: string };
 
 /** What settlement needs from a processor client. */
 export interface ProcessorApi {

@@ -203,7 +203,10 @@ export class ResponseParser {
       if (colon <= 0 || line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) return 'bad header line';
       const name = line.slice(0, colon).toLowerCase();
       if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'connection' && name !== 'keep-alive') continue;
-      const value = line.slice(colon + 1).trim().toLowerCase();
+      const value = line
+        .slice(colon + 1)
+        .trim()
+        .toLowerCase();
       if (name === 'content-length') {
         if (!/^\d{1,15}$/.test(value)) return 'bad content-length';
         const length = Number(value);

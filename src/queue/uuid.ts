@@ -12,9 +12,7 @@ for (let i = 0; i < 6; i++) {
 }
 const HYPHEN = 45;
 /** Offsets of the 32 hex digits within the 36-byte text form. */
-const DIGIT_OFFSETS = Uint8Array.from(
-  Array.from({ length: 36 }, (_, i) => i).filter((i) => i !== 8 && i !== 13 && i !== 18 && i !== 23),
-);
+const DIGIT_OFFSETS = Uint8Array.from(Array.from({ length: 36 }, (_, i) => i).filter((i) => i !== 8 && i !== 13 && i !== 18 && i !== 23));
 
 /**
  * Decodes the 36 bytes at `bytes[start..start+36)` into `out[outIndex..outIndex+4)`.

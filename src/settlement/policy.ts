@@ -113,7 +113,12 @@ export class SettlementPolicy {
    */
   defaultSaturated(now: number, oldestInflightAgeMs: number): boolean {
     const s = this.signals;
-    return s.get(DEFAULT, Field.Breaker) === Breaker.Closed && !s.reportedFailing(DEFAULT) && now >= s.time(DEFAULT, Time.BackoffUntil) && !this.stalled(DEFAULT, oldestInflightAgeMs);
+    return (
+      s.get(DEFAULT, Field.Breaker) === Breaker.Closed &&
+      !s.reportedFailing(DEFAULT) &&
+      now >= s.time(DEFAULT, Time.BackoffUntil) &&
+      !this.stalled(DEFAULT, oldestInflightAgeMs)
+    );
   }
 
   /**

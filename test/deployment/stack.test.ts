@@ -137,7 +137,9 @@ function stackSuite(lbKind: LoadBalancerKind): void {
       await resetProcessors();
       const ids = Array.from({ length: 60 }, () => crypto.randomUUID());
       const senders = [asGateway(lb), ...instances.map((instance) => asGateway(instance))];
-      const statuses = await Promise.all(ids.flatMap((id) => senders.map((sender) => sender.pay(id, '19.90').then(async (r) => (await r.arrayBuffer(), r.status)))));
+      const statuses = await Promise.all(
+        ids.flatMap((id) => senders.map((sender) => sender.pay(id, '19.90').then(async (r) => (await r.arrayBuffer(), r.status)))),
+      );
       expect(statuses.filter((status) => status !== 202)).toEqual([]);
       await recorded(lb, ids.length);
       await Promise.all(instances.map((instance) => settled(instance)));

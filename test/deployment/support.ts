@@ -49,7 +49,8 @@ export async function settled(instance: Endpoint, timeoutMs = 30_000): Promise<v
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const health = await instance.health();
-    const busy = health.queues.pending + health.queues.failed + health.queues.inDoubt + health.processors.default.inflight + health.processors.fallback.inflight;
+    const busy =
+      health.queues.pending + health.queues.failed + health.queues.inDoubt + health.processors.default.inflight + health.processors.fallback.inflight;
     if (busy === 0) return;
     if (Date.now() > deadline) throw new Error(`${instance.label} not settled after ${timeoutMs} ms: ${JSON.stringify(health.queues)}`);
     await Bun.sleep(50);

@@ -95,7 +95,8 @@ describe('exactly once and reconciled', () => {
         const [from, to] = [iso(now - 15_000), iso(now - 1500)];
         const [ours, theirs] = await Promise.all([gateway.summary(from, to), simulator.default.summary(from, to)]);
         audits++;
-        if (ours.default.totalRequests !== theirs.totalRequests) differences.push(`${to}: gateway ${ours.default.totalRequests}, processor ${theirs.totalRequests}`);
+        if (ours.default.totalRequests !== theirs.totalRequests)
+          differences.push(`${to}: gateway ${ours.default.totalRequests}, processor ${theirs.totalRequests}`);
         await Bun.sleep(20);
       }
     })();

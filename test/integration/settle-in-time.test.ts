@@ -42,7 +42,7 @@ async function largestBacklog(gw: GatewayProcess, work: Promise<unknown>): Promi
 }
 
 describe('settle in time', () => {
-  test('arrivals above a slow default\'s capacity: default carries what it can, the overflow goes to a fast fallback at once, the backlog stays bounded', async () => {
+  test("arrivals above a slow default's capacity: default carries what it can, the overflow goes to a fast fallback at once, the backlog stays bounded", async () => {
     await simulator.default.setDelay(1000);
     lingerMs = 1100;
     // 20 slots, 1 s a call: default carries 20 payments a second; 100 a second arrive.

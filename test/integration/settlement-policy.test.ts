@@ -50,7 +50,10 @@ describe('settlement policy', () => {
     const accepted = await streamPayments(gw, 3000, 100);
     await audit(gw, simulator);
     await gw.settled();
-    const summary = await expectConsistent(gw, simulator, [[iso(t0), iso(t0 + 1500)], [iso(t0 + 1500), iso(Date.now())]]);
+    const summary = await expectConsistent(gw, simulator, [
+      [iso(t0), iso(t0 + 1500)],
+      [iso(t0 + 1500), iso(Date.now())],
+    ]);
     expect(summary.fallback.totalRequests).toBe(0);
     expect(summary.default.totalRequests).toBe(accepted.length);
     expect((await expectEachSettledOnce(simulator, accepted)).onFallback).toBe(0);
@@ -67,7 +70,10 @@ describe('settlement policy', () => {
     expect(held.queues.failed).toBeGreaterThan(0);
     await simulator.default.setFailure(false);
     const drainMs = await drainTime(gw, Date.now());
-    const summary = await expectConsistent(gw, simulator, [[iso(t0), iso(t0 + 3000)], [iso(t0 + 3000), iso(Date.now())]]);
+    const summary = await expectConsistent(gw, simulator, [
+      [iso(t0), iso(t0 + 3000)],
+      [iso(t0 + 3000), iso(Date.now())],
+    ]);
     expect(summary.fallback.totalRequests).toBe(0);
     expect(summary.default.totalRequests).toBe(accepted.length);
     await expectEachSettledOnce(simulator, accepted);
@@ -83,7 +89,10 @@ describe('settlement policy', () => {
     await audit(gw, simulator);
     await simulator.default.setFailure(false);
     const drainMs = await drainTime(gw, Date.now());
-    const summary = await expectConsistent(gw, simulator, [[iso(t0), iso(t0 + 1500)], [iso(t0 + 1500), iso(Date.now())]]);
+    const summary = await expectConsistent(gw, simulator, [
+      [iso(t0), iso(t0 + 1500)],
+      [iso(t0 + 1500), iso(Date.now())],
+    ]);
     expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(accepted.length);
     // All but the payments that happened to be probes of default went to fallback.
     expect(summary.fallback.totalRequests).toBeGreaterThan(accepted.length * 0.8);
@@ -95,13 +104,26 @@ describe('settlement policy', () => {
     const gw = await start({ MAX_HOLD_MS: '300' });
     const t0 = Date.now();
     lingerMs = 1600;
-    await Promise.all([simulator.default.setFailure(true), simulator.fallback.setFailure(true), simulator.default.setDelay(1500), simulator.fallback.setDelay(1000)]);
+    await Promise.all([
+      simulator.default.setFailure(true),
+      simulator.fallback.setFailure(true),
+      simulator.default.setDelay(1500),
+      simulator.fallback.setDelay(1000),
+    ]);
     const accepted = await streamPayments(gw, 3000, 100);
     await audit(gw, simulator);
-    await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
+    await Promise.all([
+      simulator.default.setFailure(false),
+      simulator.fallback.setFailure(false),
+      simulator.default.setDelay(0),
+      simulator.fallback.setDelay(0),
+    ]);
     const recovered = Date.now();
     const drainMs = await drainTime(gw, recovered);
-    const summary = await expectConsistent(gw, simulator, [[iso(t0), iso(recovered)], [iso(recovered), iso(Date.now())]]);
+    const summary = await expectConsistent(gw, simulator, [
+      [iso(t0), iso(recovered)],
+      [iso(recovered), iso(Date.now())],
+    ]);
     expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(accepted.length);
     await expectEachSettledOnce(simulator, accepted);
     report('3 (both failing with delays)', defaultShare(summary), drainMs);
@@ -118,7 +140,11 @@ describe('settlement policy', () => {
     await simulator.default.setDelay(0);
     const recovered = Date.now();
     const drainMs = await drainTime(gw, recovered);
-    const summary = await expectConsistent(gw, simulator, [[iso(t0), iso(t0 + 1000)], [iso(t0 + 1000), iso(recovered)], [iso(recovered), iso(Date.now())]]);
+    const summary = await expectConsistent(gw, simulator, [
+      [iso(t0), iso(t0 + 1000)],
+      [iso(t0 + 1000), iso(recovered)],
+      [iso(recovered), iso(Date.now())],
+    ]);
     expect(summary.default.totalRequests + summary.fallback.totalRequests).toBe(accepted.length);
     const placed = await expectEachSettledOnce(simulator, accepted);
     expect(placed.onDefault).toBeGreaterThan(0);

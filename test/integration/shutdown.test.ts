@@ -15,7 +15,11 @@ afterAll(async () => {
 
 test('SIGTERM: stops accepting, settles what is queued and in flight, exits 0', async () => {
   await simulator.default.setDelay(400);
-  const gateway = await startGateway({ DEFAULT_PROCESSOR_URL: simulator.default.url, FALLBACK_PROCESSOR_URL: simulator.fallback.url, MAX_INFLIGHT_PER_PROCESSOR: '16' });
+  const gateway = await startGateway({
+    DEFAULT_PROCESSOR_URL: simulator.default.url,
+    FALLBACK_PROCESSOR_URL: simulator.fallback.url,
+    MAX_INFLIGHT_PER_PROCESSOR: '16',
+  });
   const accepted = await sendPayments(gateway, 100, '2.50');
   expect(accepted.length).toBe(100);
   const code = await gateway.stop();

@@ -49,10 +49,16 @@ describe('parsePayment, in process, against the oracle', () => {
       let ok: boolean;
       if (verdict.ok) {
         ok = result === null && formatUuid(out.id, 0) === verdict.id && out.cents === Number(verdict.cents);
-        if (!ok) problems.push(`case ${i} (${generated.label}): expected accept ${verdict.id} ${verdict.cents} cents, got ${result ?? `${formatUuid(out.id, 0)} ${out.cents} cents`}: ${preview(generated.body)}`);
+        if (!ok)
+          problems.push(
+            `case ${i} (${generated.label}): expected accept ${verdict.id} ${verdict.cents} cents, got ${result ?? `${formatUuid(out.id, 0)} ${out.cents} cents`}: ${preview(generated.body)}`,
+          );
       } else {
         ok = typeof result === 'string' && result.length > 0;
-        if (!ok) problems.push(`case ${i} (${generated.label}): expected refusal (${verdict.why}), got accepted ${formatUuid(out.id, 0)} ${out.cents} cents: ${preview(generated.body)}`);
+        if (!ok)
+          problems.push(
+            `case ${i} (${generated.label}): expected refusal (${verdict.why}), got accepted ${formatUuid(out.id, 0)} ${out.cents} cents: ${preview(generated.body)}`,
+          );
       }
       tally.add(generated.label, verdict.ok ? 'valid' : 'invalid', ok);
     }
@@ -138,7 +144,8 @@ describe('parseTimestamp, in process, against the oracle', () => {
 function checkConstruction(generated: { intended?: string; id?: string; cents?: bigint }, verdict: ReturnType<typeof expectedPayment>): string | null {
   if (generated.intended === 'valid') {
     if (!verdict.ok) return `built valid, oracle says ${verdict.why}`;
-    if (verdict.id !== generated.id || verdict.cents !== generated.cents) return `built ${generated.id} ${generated.cents}, oracle reads ${verdict.id} ${verdict.cents}`;
+    if (verdict.id !== generated.id || verdict.cents !== generated.cents)
+      return `built ${generated.id} ${generated.cents}, oracle reads ${verdict.id} ${verdict.cents}`;
   }
   if (generated.intended === 'invalid' && verdict.ok) return 'built invalid, oracle accepts it';
   return null;
@@ -201,7 +208,11 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
             const match = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(new TextDecoder().decode(c.body));
             if (match) neverValid.add(match[0]);
           }
-          byTransport.add(`${c.transport}, content-type ${c.contentType === null ? 'none' : contentTypeAccepted(c.contentType) ? 'JSON' : 'other'}`, String(c.expect), ok);
+          byTransport.add(
+            `${c.transport}, content-type ${c.contentType === null ? 'none' : contentTypeAccepted(c.contentType) ? 'JSON' : 'other'}`,
+            String(c.expect),
+            ok,
+          );
           note(ok, detail);
         } else if (c.kind === 'summary') {
           const response = await fetch(`${gateway.url}/payments-summary${c.query === '' ? '' : `?${c.query}`}`);
@@ -218,13 +229,19 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
           const text = await response.text();
           let ok = response.status === c.expect && isJsonError(response.headers.get('content-type'), text);
           if (ok && c.expect === 405) ok = response.headers.get('allow') === c.allow;
-          note(ok, `${c.method} ${c.path.slice(0, 80)}: expected ${c.expect}${c.allow ? ` (allow ${c.allow})` : ''}, got ${response.status} allow=${response.headers.get('allow')} ${text.slice(0, 120)}`);
+          note(
+            ok,
+            `${c.method} ${c.path.slice(0, 80)}: expected ${c.expect}${c.allow ? ` (allow ${c.allow})` : ''}, got ${response.status} allow=${response.headers.get('allow')} ${text.slice(0, 120)}`,
+          );
         } else {
           neverValid.add(c.throwawayId);
           const response = await rawExchange(port, [c.request], { timeoutMs: 10_000 });
           // Bun's HTTP parser answers these itself: 400, 413, 431, or 505 for a bad request line.
           const ok = response.status === null || (response.status >= 400 && response.status < 500) || response.status === 505;
-          note(ok, `expected a 4xx/505 or a closed connection, got ${response.status} ${response.body.slice(0, 120)}: ${JSON.stringify(c.request.slice(0, 120))}`);
+          note(
+            ok,
+            `expected a 4xx/505 or a closed connection, got ${response.status} ${response.body.slice(0, 120)}: ${JSON.stringify(c.request.slice(0, 120))}`,
+          );
         }
       } catch (error) {
         note(false, `request failed: ${String(error)}`);
@@ -287,7 +304,11 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
       );
     }
     console.log(tally.table(`HTTP fuzz: ${cases.length} requests in ${sentMs} ms, ${accepted.size} distinct valid payments accepted`));
-    console.log(byTransport.table('HTTP fuzz: POST /payments by transport (fetch = Content-Length; stream = fetch with a ReadableStream, chunked; raw-chunked = socket, Transfer-Encoding: chunked)'));
+    console.log(
+      byTransport.table(
+        'HTTP fuzz: POST /payments by transport (fetch = Content-Length; stream = fetch with a ReadableStream, chunked; raw-chunked = socket, Transfer-Encoding: chunked)',
+      ),
+    );
     expect(problems.slice(0, 25)).toEqual([]);
     expect(wrongAmounts.slice(0, 10)).toEqual([]);
     expect(leaked.slice(0, 10)).toEqual([]);
@@ -324,7 +345,10 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
           const response = responses[k];
           let ok = response?.status === c.expect;
           if (ok && c.expect !== 202) ok = isJsonError(response.headers['content-type'] ?? null, response.body);
-          if (!ok) problems.push(`connection ${n} request ${k} (${c.label}): expected ${c.expect}, got ${response?.status} ${response?.body.slice(0, 100)}: ${preview(c.body)}`);
+          if (!ok)
+            problems.push(
+              `connection ${n} request ${k} (${c.label}): expected ${c.expect}, got ${response?.status} ${response?.body.slice(0, 100)}: ${preview(c.body)}`,
+            );
           if (ok && c.expect === 202 && c.verdict.ok && !accepted.has(c.verdict.id)) accepted.set(c.verdict.id, c.verdict.cents);
           tally.add(c.label, String(c.expect), ok);
         });
@@ -336,7 +360,10 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
     await gateway.settled(30_000);
     const after = await Promise.all([simulator.default.summary(), simulator.fallback.summary()]);
     const count = after[0].totalRequests + after[1].totalRequests - before[0].totalRequests - before[1].totalRequests;
-    const cents = [...after, ...before.map((b) => ({ ...b, totalAmount: -b.totalAmount }))].reduce((sum, p) => sum + BigInt(Math.round(p.totalAmount * 100)), 0n);
+    const cents = [...after, ...before.map((b) => ({ ...b, totalAmount: -b.totalAmount }))].reduce(
+      (sum, p) => sum + BigInt(Math.round(p.totalAmount * 100)),
+      0n,
+    );
     expect({ count, cents }).toEqual({ count: accepted.size, cents: [...accepted.values()].reduce((a, b) => a + b, 0n) });
     await expectConsistent(gateway, simulator);
     expect((await gateway.health()).queues.duplicatesDropped).toBe(0);
@@ -351,7 +378,9 @@ describe('HTTP fuzz against a real gateway process (simulator as processors)', (
     const body = `{"correlationId":"${crypto.randomUUID()}","amount":1}`;
     const answers: string[] = [];
     for (const path of ['/./payments', '/x/../payments']) {
-      const response = await rawExchange(port, [`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`]);
+      const response = await rawExchange(port, [
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      ]);
       answers.push(`${path} ${response.status} allow=${response.headers.allow ?? '-'}`);
     }
     expect(answers.filter((a) => / 405 allow=POST$/.test(a))).toEqual([]);

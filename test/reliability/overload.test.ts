@@ -88,7 +88,9 @@ function sampleRss(pid: number): { stop(): number } {
 }
 
 function expectRefusalsWellFormed(outcomes: Outcome[]): void {
-  const malformed = outcomes.filter((o) => o.status !== 202 && (o.status !== 503 || !/^\d+$/.test(o.retryAfter ?? '') || Number(o.retryAfter) < 1 || o.error === null));
+  const malformed = outcomes.filter(
+    (o) => o.status !== 202 && (o.status !== 503 || !/^\d+$/.test(o.retryAfter ?? '') || Number(o.retryAfter) < 1 || o.error === null),
+  );
   expect(malformed.slice(0, 5)).toEqual([]);
 }
 
@@ -172,7 +174,9 @@ describe('overload', () => {
     expectRefusalsWellFormed(outcomes);
     const accepted = outcomes.filter((o) => o.status === 202).map((o) => o.id);
     const ledgerRefusals = outcomes.filter((o) => o.status === 503 && /ledger/i.test(o.error ?? '')).length;
-    console.log(`overload (LEDGER_CAPACITY ${capacity}): ${accepted.length} accepted, ${outcomes.length - accepted.length} refused (${ledgerRefusals} for the ledger)`);
+    console.log(
+      `overload (LEDGER_CAPACITY ${capacity}): ${accepted.length} accepted, ${outcomes.length - accepted.length} refused (${ledgerRefusals} for the ledger)`,
+    );
     // Never more accepted than the ledger can record; the bound is capacity − reserve (a few
     // over are tolerated: the HTTP thread reads the workers' counters without a lock).
     expect(accepted.length).toBeGreaterThan(0);
@@ -187,7 +191,11 @@ describe('overload', () => {
     expect(gw.child.output()).not.toContain('LEDGER FULL');
 
     // Full until purged and restarted (a purge forgets entries; their slots are reused after a restart).
-    const more = await burst(gw, Array.from({ length: capacity }, () => crypto.randomUUID()), 16);
+    const more = await burst(
+      gw,
+      Array.from({ length: capacity }, () => crypto.randomUUID()),
+      16,
+    );
     expectRefusalsWellFormed(more);
     const extra = more.filter((o) => o.status === 202).map((o) => o.id);
     expect(extra.length).toBeLessThan(capacity - accepted.length);

@@ -41,7 +41,15 @@ afterEach(async () => {
 
 afterAll(async () => {
   await simulator?.stop();
-  if (faultReport.length > 0) console.log(['processor faults:', '| fault | payments | on default | on fallback | lost | paid twice | gateway crashed |', '| --- | ---: | ---: | ---: | ---: | ---: | --- |', ...faultReport].join('\n'));
+  if (faultReport.length > 0)
+    console.log(
+      [
+        'processor faults:',
+        '| fault | payments | on default | on fallback | lost | paid twice | gateway crashed |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+        ...faultReport,
+      ].join('\n'),
+    );
 });
 
 async function start(env: Record<string, string> = {}): Promise<GatewayProcess> {

@@ -35,7 +35,11 @@ export async function startGateway(env: Record<string, string>, command: string[
     url,
     child,
     pay: (correlationId, amount) =>
-      fetch(`${url}/payments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"correlationId":"${correlationId}","amount":${amount}}` }),
+      fetch(`${url}/payments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"correlationId":"${correlationId}","amount":${amount}}`,
+      }),
     async summary(from, to) {
       const query = new URLSearchParams();
       if (from) query.set('from', from);
@@ -51,7 +55,8 @@ export async function startGateway(env: Record<string, string>, command: string[
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const health = await gateway.health();
-        const busy = health.queues.pending + health.queues.failed + health.queues.inDoubt + health.processors.default.inflight + health.processors.fallback.inflight;
+        const busy =
+          health.queues.pending + health.queues.failed + health.queues.inDoubt + health.processors.default.inflight + health.processors.fallback.inflight;
         if (busy === 0) return;
         if (Date.now() > deadline) throw new Error(`not settled after ${timeoutMs} ms: ${JSON.stringify(health.queues)}`);
         await Bun.sleep(50);

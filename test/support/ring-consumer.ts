@@ -8,7 +8,9 @@ import { PaymentRing, PaymentSlot } from '../../src/queue/payment-ring.ts';
  */
 declare const self: Worker;
 
-self.onmessage = async (event: MessageEvent<{ ring: SharedArrayBuffer; capacity: number; done: SharedArrayBuffer; total: number; mode: 'async' | 'blocking' }>) => {
+self.onmessage = async (
+  event: MessageEvent<{ ring: SharedArrayBuffer; capacity: number; done: SharedArrayBuffer; total: number; mode: 'async' | 'blocking' }>,
+) => {
   const { capacity, total, mode } = event.data;
   const ring = new PaymentRing(event.data.ring, capacity);
   const done = new Int32Array(event.data.done);
@@ -16,7 +18,7 @@ self.onmessage = async (event: MessageEvent<{ ring: SharedArrayBuffer; capacity:
   const slot = new PaymentSlot();
   const take = () => {
     const n = slot.cents;
-    if (slot.id[0] !== n || slot.id[3] !== ((n ^ 0x5a5a5a5a) >>> 0) || slot.acceptedAt !== n) throw new Error(`torn slot for item ${n}`);
+    if (slot.id[0] !== n || slot.id[3] !== (n ^ 0x5a5a5a5a) >>> 0 || slot.acceptedAt !== n) throw new Error(`torn slot for item ${n}`);
     seen[n]++;
   };
   for (;;) {

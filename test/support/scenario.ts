@@ -41,7 +41,11 @@ export async function streamPayments(gateway: GatewayProcess, durationMs: number
 type Windows = [string | undefined, string | undefined][];
 
 async function compareWindow(gateway: GatewayProcess, simulator: Simulator, from: string | undefined, to: string | undefined): Promise<Summary> {
-  const [ours, atDefault, atFallback] = await Promise.all([gateway.summary(from, to), simulator.default.summary(from, to), simulator.fallback.summary(from, to)]);
+  const [ours, atDefault, atFallback] = await Promise.all([
+    gateway.summary(from, to),
+    simulator.default.summary(from, to),
+    simulator.fallback.summary(from, to),
+  ]);
   const label = `window ${from ?? '-∞'} .. ${to ?? '+∞'}`;
   expect({ label, default: ours.default, fallback: ours.fallback }).toEqual({
     label,

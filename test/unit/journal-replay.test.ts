@@ -28,7 +28,9 @@ function pay(accepted: JournalWriter, worker: JournalWriter, n: number, settle =
 
 /** The HTTP thread's writer as `pay` uses it, through InstanceJournal.accepted. */
 const acceptedVia = (journal: InstanceJournal) =>
-  ({ append: (_kind: RecordKind, _processor: number, id: Uint32Array, _index: number, cents: number, at: number) => journal.accepted(id, cents, at) }) as unknown as JournalWriter;
+  ({
+    append: (_kind: RecordKind, _processor: number, id: Uint32Array, _index: number, cents: number, at: number) => journal.accepted(id, cents, at),
+  }) as unknown as JournalWriter;
 
 const centsOf = (from: number, to: number) => {
   let sum = 0n;

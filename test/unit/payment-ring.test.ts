@@ -90,7 +90,8 @@ describe('PaymentRing', () => {
           worker.onerror = (event) => reject(new Error(event.message));
         }),
     );
-    workers.forEach((worker, index) => worker.postMessage({ ring: ring.buffer, capacity: ring.capacity, done, total, mode: index === 0 ? 'async' : 'blocking' }));
+    for (const [index, worker] of workers.entries())
+      worker.postMessage({ ring: ring.buffer, capacity: ring.capacity, done, total, mode: index === 0 ? 'async' : 'blocking' });
     const words = new Uint32Array(4);
     for (let n = 0; n < total; ) {
       words[0] = n;
@@ -101,7 +102,7 @@ describe('PaymentRing', () => {
     Atomics.store(new Int32Array(done), 0, 1);
     ring.wakeAll();
     const [first, second] = await Promise.all(results);
-    workers.forEach((worker) => worker.terminate());
+    for (const worker of workers) worker.terminate();
     let duplicated = 0;
     let lost = 0;
     for (let n = 0; n < total; n++) {

@@ -2,8 +2,8 @@
  * Thin clients for the gateway's control endpoints and the processors' admin
  * API, on top of the raw HTTP client (pooled keep-alive connections).
  */
-import { buildRequest } from "./request-builder.ts";
-import { ConnectionPool, type Endpoint, type HttpResult, OUTCOME_RESPONSE, parseEndpoint } from "./http-client.ts";
+import { buildRequest } from './request-builder.ts';
+import { ConnectionPool, type Endpoint, type HttpResult, OUTCOME_RESPONSE, parseEndpoint } from './http-client.ts';
 
 const decoder = new TextDecoder();
 
@@ -35,15 +35,15 @@ export function isOk(r: HttpResult): boolean {
 
 export function describeHttp(r: HttpResult): string {
   if (r.outcome === OUTCOME_RESPONSE) return `HTTP ${r.status}`;
-  return r.error ?? "no response";
+  return r.error ?? 'no response';
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function num(v: unknown): number | null {
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 export function parseTotals(v: unknown): Totals | null {
@@ -76,17 +76,12 @@ function parseJson(body: Uint8Array | null): unknown {
   }
 }
 
-async function call<T>(
-  pool: ConnectionPool,
-  req: Uint8Array,
-  timeoutMs: number,
-  parse: ((v: unknown) => T | null) | null,
-): Promise<CallResult<T>> {
+async function call<T>(pool: ConnectionPool, req: Uint8Array, timeoutMs: number, parse: ((v: unknown) => T | null) | null): Promise<CallResult<T>> {
   const http = await pool.request(req, parse !== null, timeoutMs);
   if (!isOk(http)) return { http, value: null, problem: describeHttp(http) };
   if (parse === null) return { http, value: null, problem: null };
   const value = parse(parseJson(http.body));
-  return { http, value, problem: value === null ? "unexpected response body" : null };
+  return { http, value, problem: value === null ? 'unexpected response body' : null };
 }
 
 export class GatewayApi {
@@ -101,13 +96,13 @@ export class GatewayApi {
   }
 
   purge(): Promise<CallResult<null>> {
-    const req = buildRequest({ method: "POST", path: "/purge-payments", host: this.endpoint.host });
+    const req = buildRequest({ method: 'POST', path: '/purge-payments', host: this.endpoint.host });
     return call<null>(this.pool, req, this.timeoutMs, null);
   }
 
   summary(fromIso: string, toIso: string, timeoutMs = this.timeoutMs): Promise<CallResult<GatewaySummary>> {
     const path = `/payments-summary?from=${fromIso}&to=${toIso}`;
-    const req = buildRequest({ method: "GET", path, host: this.endpoint.host });
+    const req = buildRequest({ method: 'GET', path, host: this.endpoint.host });
     return call(this.pool, req, timeoutMs, parseGatewaySummary);
   }
 
@@ -117,18 +112,18 @@ export class GatewayApi {
 }
 
 export class ProcessorAdmin {
-  readonly name: "default" | "fallback";
+  readonly name: 'default' | 'fallback';
   readonly endpoint: Endpoint;
   readonly timeoutMs: number;
   private readonly pool: ConnectionPool;
   private readonly headers: Record<string, string>;
 
-  constructor(name: "default" | "fallback", url: string, token: string, timeoutMs = 5000) {
+  constructor(name: 'default' | 'fallback', url: string, token: string, timeoutMs = 5000) {
     this.name = name;
     this.timeoutMs = timeoutMs;
     this.endpoint = parseEndpoint(url);
     this.pool = new ConnectionPool(this.endpoint);
-    this.headers = { "X-Rinha-Token": token };
+    this.headers = { 'X-Rinha-Token': token };
   }
 
   private req(method: string, path: string, body: string | null = null): Uint8Array {
@@ -136,28 +131,28 @@ export class ProcessorAdmin {
   }
 
   purge(): Promise<CallResult<null>> {
-    return call<null>(this.pool, this.req("POST", "/admin/purge-payments"), this.timeoutMs, null);
+    return call<null>(this.pool, this.req('POST', '/admin/purge-payments'), this.timeoutMs, null);
   }
 
   setDelay(delayMs: number): Promise<CallResult<null>> {
     const body = JSON.stringify({ delay: delayMs });
-    return call<null>(this.pool, this.req("PUT", "/admin/configurations/delay", body), this.timeoutMs, null);
+    return call<null>(this.pool, this.req('PUT', '/admin/configurations/delay', body), this.timeoutMs, null);
   }
 
   /** Simulator extension (a real processor's fee is out of reach): fee as a fraction. */
   setFee(bps: number): Promise<CallResult<null>> {
     const body = JSON.stringify({ fee: bps / 10_000 });
-    return call<null>(this.pool, this.req("PUT", "/admin/configurations/fee", body), this.timeoutMs, null);
+    return call<null>(this.pool, this.req('PUT', '/admin/configurations/fee', body), this.timeoutMs, null);
   }
 
   setFailure(failure: boolean): Promise<CallResult<null>> {
     const body = JSON.stringify({ failure });
-    return call<null>(this.pool, this.req("PUT", "/admin/configurations/failure", body), this.timeoutMs, null);
+    return call<null>(this.pool, this.req('PUT', '/admin/configurations/failure', body), this.timeoutMs, null);
   }
 
   summary(fromIso: string, toIso: string): Promise<CallResult<ProcessorSummary>> {
     const path = `/admin/payments-summary?from=${fromIso}&to=${toIso}`;
-    return call(this.pool, this.req("GET", path), this.timeoutMs, parseProcessorSummary);
+    return call(this.pool, this.req('GET', path), this.timeoutMs, parseProcessorSummary);
   }
 
   close(): void {

@@ -4,17 +4,10 @@
  * admin summary for the same window. Every per-processor difference in
  * totalRequests is one inconsistency.
  */
-import {
-  type CallResult,
-  type GatewayApi,
-  type GatewaySummary,
-  type ProcessorAdmin,
-  type ProcessorSummary,
-  type Totals,
-} from "./api.ts";
-import type { Metrics } from "./metrics.ts";
+import { type CallResult, type GatewayApi, type GatewaySummary, type ProcessorAdmin, type ProcessorSummary, type Totals } from './api.ts';
+import type { Metrics } from './metrics.ts';
 
-export type ProcessorName = "default" | "fallback";
+export type ProcessorName = 'default' | 'fallback';
 
 /** Audit windows are [now − 15 s, now − lag], as in the contract. */
 export const AUDIT_WINDOW_FROM_MS = 15_000;
@@ -22,7 +15,7 @@ export const AUDIT_WINDOW_FROM_MS = 15_000;
 export const CONTRACT_AUDIT_LAG_MS = { reference: 1_500, long: 2_000 } as const;
 
 export interface Inconsistency {
-  phase: "audit" | "final";
+  phase: 'audit' | 'final';
   /** Seconds since the start of the load phase. */
   atSec: number;
   from: string;
@@ -35,7 +28,7 @@ export interface Inconsistency {
 }
 
 export interface AuditRecord {
-  phase: "audit" | "final";
+  phase: 'audit' | 'final';
   atSec: number;
   from: string;
   to: string;
@@ -54,10 +47,10 @@ export interface Processors {
 export function compareSummaries(
   gateway: GatewaySummary,
   processors: { default: Totals; fallback: Totals },
-  meta: { phase: "audit" | "final"; atSec: number; from: string; to: string },
+  meta: { phase: 'audit' | 'final'; atSec: number; from: string; to: string },
 ): Inconsistency[] {
   const out: Inconsistency[] = [];
-  for (const name of ["default", "fallback"] as const) {
+  for (const name of ['default', 'fallback'] as const) {
     const g = gateway[name];
     const p = processors[name];
     if (g.totalRequests !== p.totalRequests) {
@@ -102,17 +95,12 @@ export class Auditor {
    * metrics) and, with admin access, both processors' summaries for the
    * same window, then compares them.
    */
-  async audit(
-    phase: "audit" | "final",
-    fromMs: number,
-    toMs: number,
-    gatewayTimeoutMs: number,
-  ): Promise<AuditRecord> {
+  async audit(phase: 'audit' | 'final', fromMs: number, toMs: number, gatewayTimeoutMs: number): Promise<AuditRecord> {
     const from = new Date(fromMs).toISOString();
     const to = new Date(toMs).toISOString();
     const atSec = (performance.now() - this.metrics.t0) / 1000;
     const gwPromise = this.gateway.summary(from, to, gatewayTimeoutMs).then((r) => {
-      this.metrics.record("summary", r.http, performance.now());
+      this.metrics.record('summary', r.http, performance.now());
       return r;
     });
     let procResults: [CallResult<ProcessorSummary>, CallResult<ProcessorSummary>] | null = null;
@@ -131,19 +119,19 @@ export class Auditor {
       inconsistencies: [],
     };
     const problems: string[] = [];
-    if (gw.value === null) problems.push(`gateway summary: ${gw.problem ?? "?"}`);
+    if (gw.value === null) problems.push(`gateway summary: ${gw.problem ?? '?'}`);
     if (procResults !== null) {
       const [d, f] = procResults;
-      if (d.value === null) problems.push(`default processor summary: ${d.problem ?? "?"}`);
-      if (f.value === null) problems.push(`fallback processor summary: ${f.problem ?? "?"}`);
+      if (d.value === null) problems.push(`default processor summary: ${d.problem ?? '?'}`);
+      if (f.value === null) problems.push(`fallback processor summary: ${f.problem ?? '?'}`);
       if (d.value !== null && f.value !== null) record.processors = { default: d.value, fallback: f.value };
     } else {
-      problems.push("no admin access (--no-admin): not compared");
+      problems.push('no admin access (--no-admin): not compared');
     }
     if (record.gateway !== null && record.processors !== null) {
       record.inconsistencies = compareSummaries(record.gateway, record.processors, { phase, atSec, from, to });
     }
-    record.problem = problems.length > 0 ? problems.join("; ") : null;
+    record.problem = problems.length > 0 ? problems.join('; ') : null;
     this.records.push(record);
     return record;
   }

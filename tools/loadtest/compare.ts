@@ -4,11 +4,11 @@
  * --no-admin). Rounds go A B, B A, A B, ... so a drift over the session weighs on both alike.
  * Each target's p99 is over all its rounds' requests (histograms merged), beside each round's.
  */
-import * as hdr from "hdr-histogram-js";
-import type { Options } from "./options.ts";
-import type { Progress } from "./progress.ts";
-import type { LoadTestResult } from "./result.ts";
-import { runLoadTest } from "./run.ts";
+import * as hdr from 'hdr-histogram-js';
+import type { Options } from './options.ts';
+import type { Progress } from './progress.ts';
+import type { LoadTestResult } from './result.ts';
+import { runLoadTest } from './run.ts';
 
 export interface CompareTarget {
   url: string;
@@ -19,7 +19,7 @@ export interface CompareTarget {
 }
 
 export interface CompareResult {
-  tool: "loadtest-compare";
+  tool: 'loadtest-compare';
   rounds: number;
   a: CompareTarget;
   b: CompareTarget;
@@ -29,7 +29,7 @@ export interface CompareResult {
 }
 
 export async function runCompare(o: Options, progress: Progress): Promise<CompareResult> {
-  if (o.compareUrl === null) throw new Error("runCompare needs --compare");
+  if (o.compareUrl === null) throw new Error('runCompare needs --compare');
   const urls = [o.url, o.compareUrl] as const;
   const merged = urls.map(() => hdr.build({ bitBucketSize: 32, autoResize: true, numberOfSignificantValueDigits: 3, useWebAssembly: false }));
   const roundP99s: number[][] = [[], []];
@@ -37,7 +37,7 @@ export async function runCompare(o: Options, progress: Progress): Promise<Compar
   for (let round = 0; round < o.rounds; round++) {
     const order = round % 2 === 0 ? [0, 1] : [1, 0];
     for (const index of order) {
-      progress.log(`compare: round ${round + 1}/${o.rounds}, ${index === 0 ? "A" : "B"} ${urls[index]}`);
+      progress.log(`compare: round ${round + 1}/${o.rounds}, ${index === 0 ? 'A' : 'B'} ${urls[index]}`);
       const result = await runLoadTest({ ...o, url: urls[index] ?? o.url, admin: false, settlementSample: 0 }, progress);
       runs.push(result);
       merged[index]?.add(hdr.decodeFromCompressedBase64(result.histogram.hdrBase64, 32, false));
@@ -55,21 +55,21 @@ export async function runCompare(o: Options, progress: Progress): Promise<Compar
   };
   const a = target(0);
   const b = target(1);
-  return { tool: "loadtest-compare", rounds: o.rounds, a, b, ratio: b.p99Ms / a.p99Ms, runs };
+  return { tool: 'loadtest-compare', rounds: o.rounds, a, b, ratio: b.p99Ms / a.p99Ms, runs };
 }
 
 export function renderCompare(c: CompareResult, file: string | null): string {
-  const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : "-");
+  const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : '-');
   const line = (name: string, t: CompareTarget) =>
-    `${name} ${t.url}: p99 ${ms(t.p99Ms)} over ${t.requests} requests (rounds: ${t.roundP99sMs.map(ms).join(", ")})`;
+    `${name} ${t.url}: p99 ${ms(t.p99Ms)} over ${t.requests} requests (rounds: ${t.roundP99sMs.map(ms).join(', ')})`;
   return [
-    "=".repeat(78),
+    '='.repeat(78),
     `COMPARE (${c.rounds} rounds each, alternating)`,
-    line("A", c.a),
-    line("B", c.b),
-    `ratio B/A of p99: ${Number.isFinite(c.ratio) ? c.ratio.toFixed(3) : "-"}`,
+    line('A', c.a),
+    line('B', c.b),
+    `ratio B/A of p99: ${Number.isFinite(c.ratio) ? c.ratio.toFixed(3) : '-'}`,
     ...(file !== null ? [`result ${file}`] : []),
-    "=".repeat(78),
-    "",
-  ].join("\n");
+    '='.repeat(78),
+    '',
+  ].join('\n');
 }

@@ -1,7 +1,7 @@
 /** Applies a processor condition through the admin API. */
-import { type ProcessorAdmin } from "./api.ts";
-import type { Processors } from "./auditor.ts";
-import type { Condition, ProcessorCondition } from "./schedule.ts";
+import { type ProcessorAdmin } from './api.ts';
+import type { Processors } from './auditor.ts';
+import type { Condition, ProcessorCondition } from './schedule.ts';
 
 async function applyOne(p: ProcessorAdmin, c: ProcessorCondition): Promise<string[]> {
   const [delay, failure] = await Promise.all([p.setDelay(c.delayMs), p.setFailure(c.failure)]);
@@ -13,9 +13,6 @@ async function applyOne(p: ProcessorAdmin, c: ProcessorCondition): Promise<strin
 
 /** Sets delay and failure on both processors; returns the problems met (empty = ok). */
 export async function applyCondition(processors: Processors, condition: Condition): Promise<string[]> {
-  const [d, f] = await Promise.all([
-    applyOne(processors.default, condition.default),
-    applyOne(processors.fallback, condition.fallback),
-  ]);
+  const [d, f] = await Promise.all([applyOne(processors.default, condition.default), applyOne(processors.fallback, condition.fallback)]);
   return [...d, ...f];
 }

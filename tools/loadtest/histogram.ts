@@ -4,7 +4,7 @@
  * error) and resized as needed, so no value is ever clamped. Count, sum, min and max are kept
  * exactly beside it: HdrHistogram reports them at bucket resolution.
  */
-import * as hdr from "hdr-histogram-js";
+import * as hdr from 'hdr-histogram-js';
 
 export class Histogram {
   readonly hdr: hdr.Histogram;

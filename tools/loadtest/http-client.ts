@@ -8,8 +8,8 @@
  * last byte of the response has been parsed (connection setup excluded, as
  * in k6's http_req_duration); the timeout budget covers connecting too.
  */
-import type { Socket } from "bun";
-import { DONE, ERROR, ResponseParser } from "./response-parser.ts";
+import type { Socket } from 'bun';
+import { DONE, ERROR, ResponseParser } from './response-parser.ts';
 
 export const OUTCOME_RESPONSE = 0;
 export const OUTCOME_TIMEOUT = 1;
@@ -47,12 +47,12 @@ export function parseEndpoint(url: string): Endpoint {
   } catch {
     throw new Error(`invalid URL: ${url}`);
   }
-  if (u.protocol !== "http:") throw new Error(`only http:// URLs are supported: ${url}`);
+  if (u.protocol !== 'http:') throw new Error(`only http:// URLs are supported: ${url}`);
   let hostname = u.hostname;
-  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  if (hostname.startsWith('[') && hostname.endsWith(']')) hostname = hostname.slice(1, -1);
   // avoid resolver work and ::1-vs-127.0.0.1 surprises
-  if (hostname === "localhost") hostname = "127.0.0.1";
-  const port = u.port === "" ? 80 : Number.parseInt(u.port, 10);
+  if (hostname === 'localhost') hostname = '127.0.0.1';
+  const port = u.port === '' ? 80 : Number.parseInt(u.port, 10);
   return { hostname, port, host: u.host };
 }
 
@@ -63,7 +63,7 @@ interface SocketCtx {
 }
 
 const handlers = {
-  binaryType: "uint8array" as const,
+  binaryType: 'uint8array' as const,
   open(socket: Socket<SocketCtx>): void {
     socket.data.conn.onOpen(socket);
   },
@@ -133,7 +133,7 @@ export class HttpConnection {
    * runs) and calls `cb` exactly once with the outcome.
    */
   send(req: Uint8Array, wantBody: boolean, timeoutMs: number, cb: ResultCallback): void {
-    if (this.busy) throw new Error("HttpConnection: request already in flight");
+    if (this.busy) throw new Error('HttpConnection: request already in flight');
     this.busy = true;
     this.req = req;
     this.written = 0;
@@ -160,7 +160,7 @@ export class HttpConnection {
     const s = this.socket;
     this.socket = null;
     if (s !== null) s.end();
-    if (this.busy) this.finish(OUTCOME_ERROR, 0, "connection closed by client");
+    if (this.busy) this.finish(OUTCOME_ERROR, 0, 'connection closed by client');
   }
 
   private connect(): void {
@@ -204,7 +204,7 @@ export class HttpConnection {
     const n = socket.write(req, this.written, req.length - this.written);
     if (n < 0) {
       this.dropSocket(socket);
-      this.finish(OUTCOME_ERROR, 0, "write on closed socket");
+      this.finish(OUTCOME_ERROR, 0, 'write on closed socket');
       return;
     }
     this.written += n;
@@ -230,7 +230,7 @@ export class HttpConnection {
       this.finish(OUTCOME_RESPONSE, status, null);
     } else if (r === ERROR) {
       this.dropSocket(socket);
-      this.finish(OUTCOME_ERROR, this.parser.status, `bad response: ${this.parser.error ?? "?"}`);
+      this.finish(OUTCOME_ERROR, this.parser.status, `bad response: ${this.parser.error ?? '?'}`);
     }
   }
 
@@ -246,7 +246,7 @@ export class HttpConnection {
     if (this.parser.finishOnClose() === DONE) {
       this.finish(OUTCOME_RESPONSE, this.parser.status, null);
     } else {
-      const why = error !== undefined ? describeError(error) : (this.parser.error ?? "connection closed");
+      const why = error !== undefined ? describeError(error) : (this.parser.error ?? 'connection closed');
       this.finish(OUTCOME_ERROR, this.parser.status, why);
     }
   }
@@ -291,7 +291,7 @@ export class HttpConnection {
 
 function describeError(error: Error): string {
   const code = (error as Error & { code?: unknown }).code;
-  return typeof code === "string" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
 }
 
 /**

@@ -4,7 +4,7 @@
  * runtime's ~1 ms timer granularity, so only values well above 1 ms point
  * at a blocked event loop), to show whether the generator is a bottleneck.
  */
-import { Histogram } from "./histogram.ts";
+import { Histogram } from './histogram.ts';
 
 export interface GeneratorCost {
   wallMs: number;

@@ -1,15 +1,15 @@
 /**
  * CLI entry point: bun tools/loadtest/main.ts [options]  (see --help)
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { renderCompare, runCompare } from "./compare.ts";
-import { HELP, type Options, UsageError, parseOptions } from "./options.ts";
-import { Progress } from "./progress.ts";
-import { renderHtml } from "./report-html.ts";
-import { renderTable } from "./report-table.ts";
-import type { LoadTestResult } from "./result.ts";
-import { UnreachableError, runLoadTest } from "./run.ts";
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { renderCompare, runCompare } from './compare.ts';
+import { HELP, type Options, UsageError, parseOptions } from './options.ts';
+import { Progress } from './progress.ts';
+import { renderHtml } from './report-html.ts';
+import { renderTable } from './report-table.ts';
+import type { LoadTestResult } from './result.ts';
+import { UnreachableError, runLoadTest } from './run.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -17,16 +17,19 @@ export const EXIT_USAGE = 2;
 export const EXIT_UNREACHABLE = 3;
 
 function defaultOutDir(): string {
-  const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
-  let dir = join("reports", `loadtest-${stamp}`);
-  for (let i = 2; existsSync(dir); i++) dir = join("reports", `loadtest-${stamp}-${i}`);
+  const stamp = new Date()
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
+  let dir = join('reports', `loadtest-${stamp}`);
+  for (let i = 2; existsSync(dir); i++) dir = join('reports', `loadtest-${stamp}-${i}`);
   return dir;
 }
 
 export function writeReports(result: LoadTestResult, outDir: string): { json: string; html: string } {
   mkdirSync(outDir, { recursive: true });
-  const json = resolve(outDir, "result.json");
-  const html = resolve(outDir, "report.html");
+  const json = resolve(outDir, 'result.json');
+  const html = resolve(outDir, 'report.html');
   writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(html, renderHtml(result));
   return { json, html };
@@ -89,7 +92,7 @@ async function compare(options: Options, progress: Progress): Promise<number> {
   let file: string | null = null;
   try {
     mkdirSync(outDir, { recursive: true });
-    file = resolve(outDir, "compare.json");
+    file = resolve(outDir, 'compare.json');
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   } catch (e) {
     process.stderr.write(`loadtest: could not write ${outDir}/compare.json: ${e instanceof Error ? e.message : String(e)}\n`);

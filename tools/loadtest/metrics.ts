@@ -3,10 +3,10 @@
  * request kind, one overall latency histogram (the one the p99 comes from),
  * per-kind histograms, and per-second buckets for the plots.
  */
-import { Histogram } from "./histogram.ts";
-import { type HttpResult, OUTCOME_RESPONSE, OUTCOME_TIMEOUT } from "./http-client.ts";
+import { Histogram } from './histogram.ts';
+import { type HttpResult, OUTCOME_RESPONSE, OUTCOME_TIMEOUT } from './http-client.ts';
 
-export type RequestKind = "payment" | "summary";
+export type RequestKind = 'payment' | 'summary';
 
 export class KindStats {
   /** 2xx responses. */
@@ -69,7 +69,7 @@ export class Metrics {
   }
 
   record(kind: RequestKind, r: HttpResult, nowMs: number): void {
-    const k = kind === "payment" ? this.payment : this.summary;
+    const k = kind === 'payment' ? this.payment : this.summary;
     const s = this.second(this.secondIndex(nowMs));
     if (r.outcome === OUTCOME_RESPONSE) {
       if (r.status >= 200 && r.status < 300) {
@@ -86,7 +86,7 @@ export class Metrics {
     } else {
       k.networkErrors++;
       s.failed++;
-      this.noteError(`${kind}: ${r.error ?? "error"}`);
+      this.noteError(`${kind}: ${r.error ?? 'error'}`);
     }
     if (r.latencyMs >= 0) {
       const us = r.latencyMs * 1000;

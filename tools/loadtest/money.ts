@@ -25,18 +25,18 @@ export function centsToMicros(cents: number): number {
 /** Exact fee in micros for an amount in cents at `bps` basis points. */
 export function feeMicros(amountCents: number, bps: number): number {
   const v = amountCents * bps; // cents * bps / 10000 cents = cents * bps micros
-  if (!Number.isSafeInteger(v)) throw new RangeError("amount too large for exact arithmetic");
+  if (!Number.isSafeInteger(v)) throw new RangeError('amount too large for exact arithmetic');
   return v;
 }
 
 /** Exact decimal rendering of micros, trimmed to at least `minDecimals` digits. */
 export function formatMicros(micros: number, minDecimals = 2): string {
   if (!Number.isSafeInteger(micros)) throw new RangeError(`micros must be a safe integer: ${micros}`);
-  const sign = micros < 0 ? "-" : "";
+  const sign = micros < 0 ? '-' : '';
   const abs = Math.abs(micros);
   const whole = Math.floor(abs / MICROS_PER_UNIT);
-  let frac = String(abs % MICROS_PER_UNIT).padStart(6, "0");
-  while (frac.length > minDecimals && frac.endsWith("0")) frac = frac.slice(0, -1);
+  let frac = String(abs % MICROS_PER_UNIT).padStart(6, '0');
+  while (frac.length > minDecimals && frac.endsWith('0')) frac = frac.slice(0, -1);
   return frac.length > 0 ? `${sign}${whole}.${frac}` : `${sign}${whole}`;
 }
 

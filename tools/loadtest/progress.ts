@@ -10,7 +10,7 @@ export interface Output {
 export class Progress {
   readonly isTTY: boolean;
   private readonly out: Output;
-  private lastLine = "";
+  private lastLine = '';
   private lineShown = false;
 
   constructor(isTTY: boolean, out: Output) {
@@ -40,7 +40,7 @@ export class Progress {
 
   /** Ends the live line (call before printing the final report). */
   finish(): void {
-    if (this.isTTY && this.lineShown) this.out.write("\n");
+    if (this.isTTY && this.lineShown) this.out.write('\n');
     this.lineShown = false;
   }
 }

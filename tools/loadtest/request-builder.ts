@@ -3,7 +3,7 @@
  * (UUIDs are always 36 chars), so each virtual user owns one buffer and only
  * the 36 UUID bytes are rewritten before every send.
  */
-import { UUID_LENGTH, writeUuidV4 } from "./uuid.ts";
+import { UUID_LENGTH, writeUuidV4 } from './uuid.ts';
 
 const encoder = new TextEncoder();
 
@@ -28,14 +28,14 @@ export function buildRequest(spec: RequestSpec): Uint8Array {
     head += `${name}: ${value}\r\n`;
   }
   if (bodyBytes !== null) {
-    if (!Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) {
-      head += "Content-Type: application/json\r\n";
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+      head += 'Content-Type: application/json\r\n';
     }
     head += `Content-Length: ${bodyBytes.length}\r\n`;
-  } else if (spec.method === "POST" || spec.method === "PUT") {
-    head += "Content-Length: 0\r\n";
+  } else if (spec.method === 'POST' || spec.method === 'PUT') {
+    head += 'Content-Length: 0\r\n';
   }
-  head += "\r\n";
+  head += '\r\n';
   const headBytes = encoder.encode(head);
   if (bodyBytes === null) return headBytes;
   const out = new Uint8Array(headBytes.length + bodyBytes.length);
@@ -46,26 +46,26 @@ export function buildRequest(spec: RequestSpec): Uint8Array {
 
 /** Formats an amount with exactly two decimals from integer cents ("19.90"). */
 export function centsToDecimal(cents: number): string {
-  const sign = cents < 0 ? "-" : "";
+  const sign = cents < 0 ? '-' : '';
   const abs = Math.abs(cents);
   const whole = Math.floor(abs / 100);
   const frac = abs % 100;
-  return `${sign}${whole}.${frac < 10 ? "0" : ""}${frac}`;
+  return `${sign}${whole}.${frac < 10 ? '0' : ''}${frac}`;
 }
 
-const UUID_PLACEHOLDER = "00000000-0000-4000-8000-000000000000";
+const UUID_PLACEHOLDER = '00000000-0000-4000-8000-000000000000';
 
 /** A POST /payments request whose correlationId is refreshed in place. */
 export class PaymentRequest {
   readonly bytes: Uint8Array;
   private readonly uuidOffset: number;
 
-  constructor(host: string, amountCents: number, path = "/payments") {
+  constructor(host: string, amountCents: number, path = '/payments') {
     const body = `{"correlationId":"${UUID_PLACEHOLDER}","amount":${centsToDecimal(amountCents)}}`;
-    this.bytes = buildRequest({ method: "POST", path, host, body });
+    this.bytes = buildRequest({ method: 'POST', path, host, body });
     const marker = encoder.encode(UUID_PLACEHOLDER);
     const offset = indexOf(this.bytes, marker);
-    if (offset < 0 || marker.length !== UUID_LENGTH) throw new Error("uuid placeholder not found");
+    if (offset < 0 || marker.length !== UUID_LENGTH) throw new Error('uuid placeholder not found');
     this.uuidOffset = offset;
   }
 

@@ -8,7 +8,7 @@
  * keep-alive and HTTP/1.0 defaults, and any split of the bytes across reads.
  * Body bytes are only retained when the caller asks for them.
  */
-import { Buffer } from "node:buffer";
+import { Buffer } from 'node:buffer';
 
 export const NEED_MORE = 0;
 export const DONE = 1;
@@ -59,7 +59,7 @@ export class ResponseParser {
   private isHead = false;
   private headPending: Uint8Array | null = null;
   private remaining = 0;
-  private line = "";
+  private line = '';
   private crlfSeenCr = false;
   private bodyParts: Uint8Array[] = [];
 
@@ -74,7 +74,7 @@ export class ResponseParser {
     this.isHead = isHeadRequest;
     this.headPending = null;
     this.remaining = 0;
-    this.line = "";
+    this.line = '';
     this.crlfSeenCr = false;
     if (this.bodyParts.length !== 0) this.bodyParts = [];
   }
@@ -145,11 +145,11 @@ export class ResponseParser {
           }
           const end = findHeadEnd(chunk, searchFrom);
           if (end < 0) {
-            if (chunk.length - pos > MAX_HEAD_BYTES) return this.fail("response head too large");
+            if (chunk.length - pos > MAX_HEAD_BYTES) return this.fail('response head too large');
             this.headPending = chunk.slice(pos);
             return NEED_MORE;
           }
-          if (end - pos > MAX_HEAD_BYTES) return this.fail("response head too large");
+          if (end - pos > MAX_HEAD_BYTES) return this.fail('response head too large');
           const r = this.parseHead(chunk, pos, end);
           if (r === ERROR) return ERROR;
           pos = end + 4;
@@ -172,18 +172,18 @@ export class ResponseParser {
             }
           }
           const stop = nl < 0 ? chunk.length : nl;
-          if (stop > pos) this.line += Buffer.from(chunk.buffer, chunk.byteOffset + pos, stop - pos).toString("latin1");
-          if (this.line.length > MAX_LINE_BYTES) return this.fail("chunk line too long");
+          if (stop > pos) this.line += Buffer.from(chunk.buffer, chunk.byteOffset + pos, stop - pos).toString('latin1');
+          if (this.line.length > MAX_LINE_BYTES) return this.fail('chunk line too long');
           if (nl < 0) return NEED_MORE;
           pos = nl + 1;
           let text = this.line;
-          this.line = "";
-          if (text.endsWith("\r")) text = text.slice(0, -1);
+          this.line = '';
+          if (text.endsWith('\r')) text = text.slice(0, -1);
           if (this.state === S_TRAILER) {
             if (text.length === 0) this.state = S_DONE;
             break;
           }
-          const semi = text.indexOf(";");
+          const semi = text.indexOf(';');
           const hex = (semi >= 0 ? text.slice(0, semi) : text).trim();
           if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) return this.fail(`invalid chunk size line "${text}"`);
           const size = Number.parseInt(hex, 16);
@@ -214,7 +214,7 @@ export class ResponseParser {
             pos++;
             this.state = S_CHUNK_SIZE;
           } else {
-            return this.fail("missing CRLF after chunk data");
+            return this.fail('missing CRLF after chunk data');
           }
           break;
         }
@@ -244,15 +244,15 @@ export class ResponseParser {
       return DONE;
     }
     if (this.state === S_ERROR) return ERROR;
-    return this.fail(this.state === S_HEAD ? "connection closed before response" : "connection closed mid-body");
+    return this.fail(this.state === S_HEAD ? 'connection closed before response' : 'connection closed mid-body');
   }
 
   private parseHead(chunk: Uint8Array, start: number, end: number): FeedResult {
-    const head = Buffer.from(chunk.buffer, chunk.byteOffset + start, end - start).toString("latin1");
-    const firstEol = head.indexOf("\r\n");
+    const head = Buffer.from(chunk.buffer, chunk.byteOffset + start, end - start).toString('latin1');
+    const firstEol = head.indexOf('\r\n');
     const statusLine = firstEol < 0 ? head : head.slice(0, firstEol);
     // "HTTP/1.1 202 Accepted"
-    if (statusLine.length < 12 || !statusLine.startsWith("HTTP/1.") || statusLine.charCodeAt(8) !== 32) {
+    if (statusLine.length < 12 || !statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 32) {
       return this.fail(`invalid status line "${statusLine.slice(0, 80)}"`);
     }
     const minor = statusLine.charCodeAt(7) - 48;
@@ -267,28 +267,31 @@ export class ResponseParser {
 
     let lineStart = firstEol < 0 ? head.length : firstEol + 2;
     while (lineStart < head.length) {
-      let eol = head.indexOf("\r\n", lineStart);
+      let eol = head.indexOf('\r\n', lineStart);
       if (eol < 0) eol = head.length;
-      const colon = head.indexOf(":", lineStart);
-      if (colon < 0 || colon > eol) return this.fail("malformed header line");
+      const colon = head.indexOf(':', lineStart);
+      if (colon < 0 || colon > eol) return this.fail('malformed header line');
       const nameLen = colon - lineStart;
       if (nameLen === 14 || nameLen === 17 || nameLen === 10) {
         const name = head.slice(lineStart, colon).toLowerCase();
-        if (name === "content-length") {
+        if (name === 'content-length') {
           const v = head.slice(colon + 1, eol).trim();
           if (!/^[0-9]{1,15}$/.test(v)) return this.fail(`invalid content-length "${v}"`);
           const n = Number.parseInt(v, 10);
-          if (contentLength >= 0 && contentLength !== n) return this.fail("conflicting content-length");
+          if (contentLength >= 0 && contentLength !== n) return this.fail('conflicting content-length');
           contentLength = n;
-        } else if (name === "transfer-encoding") {
-          const v = head.slice(colon + 1, eol).trim().toLowerCase();
+        } else if (name === 'transfer-encoding') {
+          const v = head
+            .slice(colon + 1, eol)
+            .trim()
+            .toLowerCase();
           transferEncoding = transferEncoding === null ? v : `${transferEncoding}, ${v}`;
-        } else if (name === "connection") {
+        } else if (name === 'connection') {
           const v = head.slice(colon + 1, eol).toLowerCase();
-          for (const token of v.split(",")) {
+          for (const token of v.split(',')) {
             const t = token.trim();
-            if (t === "close") keepAlive = false;
-            else if (t === "keep-alive" && minor === 0) keepAlive = true;
+            if (t === 'close') keepAlive = false;
+            else if (t === 'keep-alive' && minor === 0) keepAlive = true;
           }
         }
       }
@@ -296,7 +299,7 @@ export class ResponseParser {
     }
 
     if (status >= 100 && status < 200) {
-      if (status === 101) return this.fail("unexpected 101 Switching Protocols");
+      if (status === 101) return this.fail('unexpected 101 Switching Protocols');
       // interim response: wait for the final one
       this.state = S_HEAD;
       return DONE;
@@ -306,11 +309,11 @@ export class ResponseParser {
     if (this.isHead || status === 204 || status === 304) {
       this.state = S_DONE;
     } else if (transferEncoding !== null) {
-      const codings = transferEncoding.split(",");
-      const lastCoding = (codings[codings.length - 1] ?? "").trim();
-      if (lastCoding === "chunked") {
+      const codings = transferEncoding.split(',');
+      const lastCoding = (codings[codings.length - 1] ?? '').trim();
+      if (lastCoding === 'chunked') {
         this.state = S_CHUNK_SIZE;
-        this.line = "";
+        this.line = '';
       } else {
         this.state = S_BODY_CLOSE;
         this.keepAlive = false;

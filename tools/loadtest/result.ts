@@ -1,15 +1,15 @@
 /** Shape of result.json, and helpers turning raw measurements into it. */
-import type { GatewaySummary, ProcessorSummary } from "./api.ts";
-import type { AuditRecord, Inconsistency } from "./auditor.ts";
-import type { Histogram } from "./histogram.ts";
-import type { GeneratorCost } from "./loop-monitor.ts";
-import type { KindStats, Metrics } from "./metrics.ts";
-import type { FeesBps } from "./options.ts";
-import type { SettlementReport } from "./settlement-sampler.ts";
-import type { StrictLagReport } from "./strict-auditor.ts";
-import { formatMicros, microsToNumber } from "./money.ts";
-import type { Condition, ScheduleMode } from "./schedule.ts";
-import type { ScoreResult } from "./score.ts";
+import type { GatewaySummary, ProcessorSummary } from './api.ts';
+import type { AuditRecord, Inconsistency } from './auditor.ts';
+import type { Histogram } from './histogram.ts';
+import type { GeneratorCost } from './loop-monitor.ts';
+import type { KindStats, Metrics } from './metrics.ts';
+import type { FeesBps } from './options.ts';
+import type { SettlementReport } from './settlement-sampler.ts';
+import type { StrictLagReport } from './strict-auditor.ts';
+import { formatMicros, microsToNumber } from './money.ts';
+import type { Condition, ScheduleMode } from './schedule.ts';
+import type { ScoreResult } from './score.ts';
 
 export interface LatencySummary {
   count: number;
@@ -95,7 +95,7 @@ export interface ScoreReport {
 }
 
 export interface LoadTestResult {
-  tool: "loadtest";
+  tool: 'loadtest';
   version: 1;
   startedAt: string;
   loadEndedAt: string;

@@ -2,30 +2,22 @@
  * The scenario: setup (purge, reset), ramped load with scheduled processor
  * conditions and periodic audits, settlement, final summary and score.
  */
-import { GatewayApi, ProcessorAdmin, describeHttp } from "./api.ts";
-import { AUDIT_WINDOW_FROM_MS, Auditor, CONTRACT_AUDIT_LAG_MS, type Processors, formatInconsistency } from "./auditor.ts";
-import { applyCondition } from "./conditions.ts";
-import { OUTCOME_RESPONSE, type HttpResult, parseEndpoint } from "./http-client.ts";
-import { LoopMonitor } from "./loop-monitor.ts";
-import { Metrics } from "./metrics.ts";
-import { feeMicros, formatCents, formatMicros, toBps, toCents } from "./money.ts";
-import type { Options } from "./options.ts";
-import type { Progress } from "./progress.ts";
-import { centsToDecimal } from "./request-builder.ts";
-import {
-  type LoadTestResult,
-  type ProcessorReport,
-  type ScheduleEvent,
-  latencySummary,
-  requestCounts,
-  scoreReport,
-  timeline,
-} from "./result.ts";
-import { FINE, Schedule, describeCondition } from "./schedule.ts";
-import { computeScore } from "./score.ts";
-import { SettlementSampler } from "./settlement-sampler.ts";
-import { StrictAuditor, formatStrictDifference } from "./strict-auditor.ts";
-import { LoadGenerator } from "./virtual-users.ts";
+import { GatewayApi, ProcessorAdmin, describeHttp } from './api.ts';
+import { AUDIT_WINDOW_FROM_MS, Auditor, CONTRACT_AUDIT_LAG_MS, type Processors, formatInconsistency } from './auditor.ts';
+import { applyCondition } from './conditions.ts';
+import { OUTCOME_RESPONSE, type HttpResult, parseEndpoint } from './http-client.ts';
+import { LoopMonitor } from './loop-monitor.ts';
+import { Metrics } from './metrics.ts';
+import { feeMicros, formatCents, formatMicros, toBps, toCents } from './money.ts';
+import type { Options } from './options.ts';
+import type { Progress } from './progress.ts';
+import { centsToDecimal } from './request-builder.ts';
+import { type LoadTestResult, type ProcessorReport, type ScheduleEvent, latencySummary, requestCounts, scoreReport, timeline } from './result.ts';
+import { FINE, Schedule, describeCondition } from './schedule.ts';
+import { computeScore } from './score.ts';
+import { SettlementSampler } from './settlement-sampler.ts';
+import { StrictAuditor, formatStrictDifference } from './strict-auditor.ts';
+import { LoadGenerator } from './virtual-users.ts';
 
 export class UnreachableError extends Error {}
 
@@ -39,7 +31,7 @@ function unreachable(r: HttpResult): boolean {
 }
 
 function fmtMs(v: number): string {
-  if (!Number.isFinite(v)) return "-";
+  if (!Number.isFinite(v)) return '-';
   return v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(2)}ms`;
 }
 
@@ -54,8 +46,8 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
   const gateway = new GatewayApi(o.url, CONTROL_TIMEOUT_MS);
   const processors: Processors | null = o.admin
     ? {
-        default: new ProcessorAdmin("default", o.defaultUrl, o.token, CONTROL_TIMEOUT_MS),
-        fallback: new ProcessorAdmin("fallback", o.fallbackUrl, o.token, CONTROL_TIMEOUT_MS),
+        default: new ProcessorAdmin('default', o.defaultUrl, o.token, CONTROL_TIMEOUT_MS),
+        fallback: new ProcessorAdmin('fallback', o.fallbackUrl, o.token, CONTROL_TIMEOUT_MS),
       }
     : null;
   const closeAll = (): void => {
@@ -75,10 +67,8 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       for (const p of [processors.default, processors.fallback]) {
         const r = await p.purge();
         if (unreachable(r.http)) {
-          const url = p.name === "default" ? o.defaultUrl : o.fallbackUrl;
-          throw new UnreachableError(
-            `${p.name} processor unreachable at ${url}: ${describeHttp(r.http)} (use --no-admin to test a bare server)`,
-          );
+          const url = p.name === 'default' ? o.defaultUrl : o.fallbackUrl;
+          throw new UnreachableError(`${p.name} processor unreachable at ${url}: ${describeHttp(r.http)} (use --no-admin to test a bare server)`);
         }
         if (r.problem !== null) warn(`${p.name} processor POST /admin/purge-payments: ${r.problem}`);
       }
@@ -94,17 +84,15 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
 
     // ---- load phase ---------------------------------------------------------
     const schedule = new Schedule(o.schedule, o.seed, o.stepSec, o.durationSec);
-    const auditLagMs = o.schedule === "long" ? CONTRACT_AUDIT_LAG_MS.long : CONTRACT_AUDIT_LAG_MS.reference;
+    const auditLagMs = o.schedule === 'long' ? CONTRACT_AUDIT_LAG_MS.long : CONTRACT_AUDIT_LAG_MS.reference;
     const durationMs = o.durationSec * 1000;
     const monitor = new LoopMonitor();
     const startedAtMs = Date.now();
     const t0 = performance.now();
     const metrics = new Metrics(t0);
     const auditor = new Auditor(gateway, processors, metrics);
-    const events: ScheduleEvent[] = o.admin
-      ? [{ atSec: 0, step: 0, label: FINE.label, condition: FINE, problems: [] }]
-      : [];
-    let currentLabel = o.admin ? schedule.conditionAt(0).label : "no admin";
+    const events: ScheduleEvent[] = o.admin ? [{ atSec: 0, step: 0, label: FINE.label, condition: FINE, problems: [] }] : [];
+    let currentLabel = o.admin ? schedule.conditionAt(0).label : 'no admin';
     const sampler =
       processors !== null && o.settlementSample > 0
         ? new SettlementSampler(
@@ -163,7 +151,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
           setTimeout(() => {
             const now = Date.now();
             track(
-              auditor.audit("audit", now - AUDIT_WINDOW_FROM_MS, now - auditLagMs, o.timeoutMs).then((rec) => {
+              auditor.audit('audit', now - AUDIT_WINDOW_FROM_MS, now - auditLagMs, o.timeoutMs).then((rec) => {
                 for (const inc of rec.inconsistencies) progress.log(formatInconsistency(inc));
                 if (rec.problem !== null && processors !== null) warn(`audit at ${rec.atSec.toFixed(1)}s: ${rec.problem}`);
               }),
@@ -193,14 +181,11 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
         `inconsistencies ${auditor.inconsistencies.length}  cond: ${currentLabel}`
       );
     };
-    const progressTimer = setInterval(
-      () => progress.update(statusLine("load")),
-      progress.isTTY ? 1000 : 5000,
-    );
+    const progressTimer = setInterval(() => progress.update(statusLine('load')), progress.isTTY ? 1000 : 5000);
 
     progress.log(
       `load: ${o.vus} VUs over ${o.durationSec}s against ${o.url} (schedule ${o.schedule}` +
-        `${o.schedule === "random" || o.schedule === "long" ? `, seed ${o.seed}` : ""}${o.admin ? "" : ", no admin"})`,
+        `${o.schedule === 'random' || o.schedule === 'long' ? `, seed ${o.seed}` : ''}${o.admin ? '' : ', no admin'})`,
     );
     monitor.start();
     gen.start(t0);
@@ -215,13 +200,13 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     const loadEndedAtMs = Date.now();
     gen.close();
     while (tasks.size > 0) await Promise.all([...tasks]);
-    progress.update(statusLine("done"));
+    progress.update(statusLine('done'));
     progress.finish();
 
     // ---- settlement ------------------------------------------------------------
     if (processors !== null) {
       const condition = schedule.settleCondition;
-      const label = condition === FINE ? "reset for settlement" : `kept for settlement: ${condition.label}`;
+      const label = condition === FINE ? 'reset for settlement' : `kept for settlement: ${condition.label}`;
       const problems = await applyCondition(processors, condition);
       events.push({ atSec: (performance.now() - t0) / 1000, step: -1, label, condition, problems });
       for (const m of problems) warn(`${label}: ${m}`);
@@ -234,18 +219,18 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     // ---- final summary and score ---------------------------------------------------
     // The cutoff: a sample not found by now is unsettled, like the lag the score counts.
     const settlement = sampler?.stop() ?? null;
-    const final = await auditor.audit("final", startedAtMs, Date.now(), FINAL_SUMMARY_TIMEOUT_MS);
+    const final = await auditor.audit('final', startedAtMs, Date.now(), FINAL_SUMMARY_TIMEOUT_MS);
     for (const inc of final.inconsistencies) progress.log(formatInconsistency(inc));
     if (final.problem !== null && processors !== null) warn(`final summary: ${final.problem}`);
 
     const p99 = metrics.all.count > 0 ? Math.round(metrics.all.percentileMs(99) * 1000) / 1000 : null;
     const inconsistencies = auditor.inconsistencies;
-    let processorReports: LoadTestResult["processors"] = null;
-    let score: LoadTestResult["score"] = null;
+    let processorReports: LoadTestResult['processors'] = null;
+    let score: LoadTestResult['score'] = null;
     if (final.processors !== null) {
       const fp = final.processors;
       const feeBps = o.fees;
-      const report = (name: "default" | "fallback", url: string): ProcessorReport => {
+      const report = (name: 'default' | 'fallback', url: string): ProcessorReport => {
         const s = fp[name];
         const amountCents = toCents(s.totalAmount);
         const bps = feeBps[name];
@@ -268,7 +253,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
           reported: s,
         };
       };
-      processorReports = { default: report("default", o.defaultUrl), fallback: report("fallback", o.fallbackUrl) };
+      processorReports = { default: report('default', o.defaultUrl), fallback: report('fallback', o.fallbackUrl) };
       const s = computeScore({
         default: { totalRequests: fp.default.totalRequests, amountCents: processorReports.default.amountCents },
         fallback: { totalRequests: fp.fallback.totalRequests, amountCents: processorReports.fallback.amountCents },
@@ -281,7 +266,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     }
 
     const result: LoadTestResult = {
-      tool: "loadtest",
+      tool: 'loadtest',
       version: 1,
       startedAt: new Date(startedAtMs).toISOString(),
       loadEndedAt: new Date(loadEndedAtMs).toISOString(),
@@ -331,7 +316,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       errors: metrics.errorSummary(),
       warnings,
       histogram: {
-        note: "all gateway requests, µs; decode with HdrHistogram (hdr-histogram-js decodeFromCompressedBase64)",
+        note: 'all gateway requests, µs; decode with HdrHistogram (hdr-histogram-js decodeFromCompressedBase64)',
         hdrBase64: metrics.all.encode(),
       },
     };

@@ -3,9 +3,9 @@
  * seconds; step k starts at k * stepSec. Step 0 is always "both fine" (it is
  * what the setup resets to).
  */
-import { deriveSeed, mulberry32 } from "./prng.ts";
+import { deriveSeed, mulberry32 } from './prng.ts';
 
-export type ScheduleMode = "reference" | "random" | "long" | "none";
+export type ScheduleMode = 'reference' | 'random' | 'long' | 'none';
 
 export interface ProcessorCondition {
   delayMs: number;
@@ -21,20 +21,20 @@ export interface Condition {
 const fine = (delayMs = 0): ProcessorCondition => ({ delayMs, failure: false });
 const failing = (delayMs = 0): ProcessorCondition => ({ delayMs, failure: true });
 
-export const FINE: Condition = { default: fine(), fallback: fine(), label: "both fine" };
+export const FINE: Condition = { default: fine(), fallback: fine(), label: 'both fine' };
 
 /** The reference sequence; it repeats when the test is longer than one cycle. */
 export const REFERENCE_STEPS: readonly Condition[] = [
   FINE,
-  { default: fine(100), fallback: fine(), label: "default +100 ms delay" },
-  { default: failing(), fallback: fine(), label: "default failing" },
-  { default: failing(2000), fallback: failing(1000), label: "both failing, delays 2000/1000 ms" },
-  { default: fine(20), fallback: fine(20), label: "both recovered, 20 ms" },
-  { default: fine(20), fallback: fine(5000), label: "fallback 5 s delay" },
+  { default: fine(100), fallback: fine(), label: 'default +100 ms delay' },
+  { default: failing(), fallback: fine(), label: 'default failing' },
+  { default: failing(2000), fallback: failing(1000), label: 'both failing, delays 2000/1000 ms' },
+  { default: fine(20), fallback: fine(20), label: 'both recovered, 20 ms' },
+  { default: fine(20), fallback: fine(5000), label: 'fallback 5 s delay' },
 ];
 
 /** Delay menu of the random schedule; "range" = uniform 1000-2000 ms. */
-const RANDOM_DELAYS: ReadonlyArray<number | "range"> = [0, 20, 100, 500, "range", 5000];
+const RANDOM_DELAYS: ReadonlyArray<number | 'range'> = [0, 20, 100, 500, 'range', 5000];
 export const RANDOM_FAILURE_PROBABILITY = 0.3;
 
 /**
@@ -43,7 +43,7 @@ export const RANDOM_FAILURE_PROBABILITY = 0.3;
  * arrival rate allows, mid-run and at the very end, where holding payments for it can leave them
  * unsettled). Each stage is one step long except the outage (two steps, ≥ 60 s at 30 s steps).
  */
-export type LongStage = "default outage" | "fallback outage" | "both slow" | "default slow" | "filler";
+export type LongStage = 'default outage' | 'fallback outage' | 'both slow' | 'default slow' | 'filler';
 
 /** Steps a long schedule needs: fine, 2 outage, fallback outage, both slow, default slow, default slow at the end. */
 export const LONG_MIN_STEPS = 7;
@@ -59,29 +59,29 @@ function pick<T>(rng: () => number, menu: readonly T[]): T {
 
 const FAST_DELAYS = [0, 20, 100] as const;
 const FILLERS: ReadonlyArray<(rng: () => number) => Condition> = [
-  () => ({ default: fine(), fallback: fine(), label: "both fine" }),
-  () => ({ default: fine(20), fallback: fine(20), label: "both 20 ms" }),
-  () => ({ default: fine(100), fallback: fine(), label: "default +100 ms" }),
-  (rng) => ({ default: fine(delayBetween(rng, 300, 800)), fallback: fine(), label: "default a little slow" }),
-  () => ({ default: fine(20), fallback: fine(5000), label: "fallback 5 s delay" }),
+  () => ({ default: fine(), fallback: fine(), label: 'both fine' }),
+  () => ({ default: fine(20), fallback: fine(20), label: 'both 20 ms' }),
+  () => ({ default: fine(100), fallback: fine(), label: 'default +100 ms' }),
+  (rng) => ({ default: fine(delayBetween(rng, 300, 800)), fallback: fine(), label: 'default a little slow' }),
+  () => ({ default: fine(20), fallback: fine(5000), label: 'fallback 5 s delay' }),
 ];
 
 function longStage(stage: LongStage, rng: () => number): Condition {
   let c: Condition;
   switch (stage) {
-    case "default outage":
-      c = { default: failing(), fallback: fine(pick(rng, FAST_DELAYS)), label: "" };
+    case 'default outage':
+      c = { default: failing(), fallback: fine(pick(rng, FAST_DELAYS)), label: '' };
       break;
-    case "fallback outage":
-      c = { default: fine(pick(rng, FAST_DELAYS)), fallback: failing(), label: "" };
+    case 'fallback outage':
+      c = { default: fine(pick(rng, FAST_DELAYS)), fallback: failing(), label: '' };
       break;
-    case "both slow":
-      c = { default: fine(delayBetween(rng, 500, 2000)), fallback: fine(delayBetween(rng, 500, 2000)), label: "" };
+    case 'both slow':
+      c = { default: fine(delayBetween(rng, 500, 2000)), fallback: fine(delayBetween(rng, 500, 2000)), label: '' };
       break;
-    case "default slow":
-      c = { default: fine(delayBetween(rng, 1000, 5000)), fallback: fine(pick(rng, FAST_DELAYS)), label: "" };
+    case 'default slow':
+      c = { default: fine(delayBetween(rng, 1000, 5000)), fallback: fine(pick(rng, FAST_DELAYS)), label: '' };
       break;
-    case "filler":
+    case 'filler':
       return pick(rng, FILLERS)(rng);
   }
   c.label = `${stage}: ${describeCondition(c)}`;
@@ -92,8 +92,8 @@ function longStage(stage: LongStage, rng: () => number): Condition {
 export function longPlan(seed: number, steps: number): Condition[] {
   if (steps < LONG_MIN_STEPS) throw new RangeError(`the long schedule needs at least ${LONG_MIN_STEPS} steps, got ${steps}`);
   const rng = mulberry32(deriveSeed(seed, 0x10a6));
-  const blocks: LongStage[][] = [["default outage", "default outage"], ["fallback outage"], ["both slow"], ["default slow"]];
-  for (let i = LONG_MIN_STEPS; i < steps; i++) blocks.push(["filler"]);
+  const blocks: LongStage[][] = [['default outage', 'default outage'], ['fallback outage'], ['both slow'], ['default slow']];
+  for (let i = LONG_MIN_STEPS; i < steps; i++) blocks.push(['filler']);
   for (let i = blocks.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     [blocks[i], blocks[j]] = [blocks[j] as LongStage[], blocks[i] as LongStage[]];
@@ -103,12 +103,12 @@ export function longPlan(seed: number, steps: number): Condition[] {
     const condition = longStage(block[0] as LongStage, rng);
     for (const _ of block) plan.push(condition);
   }
-  plan.push(longStage("default slow", rng));
+  plan.push(longStage('default slow', rng));
   return plan;
 }
 
 export function describeProcessor(p: ProcessorCondition): string {
-  const d = p.delayMs > 0 ? `${p.delayMs} ms` : "0 ms";
+  const d = p.delayMs > 0 ? `${p.delayMs} ms` : '0 ms';
   return p.failure ? `FAILING (${d})` : d;
 }
 
@@ -125,12 +125,12 @@ export class Schedule {
 
   /** durationSec: the load phase's length, which the long schedule is laid out over (required for it). */
   constructor(mode: ScheduleMode, seed: number, stepSec = 10, durationSec?: number) {
-    if (!(stepSec > 0)) throw new RangeError("stepSec must be > 0");
+    if (!(stepSec > 0)) throw new RangeError('stepSec must be > 0');
     this.mode = mode;
     this.seed = seed >>> 0;
     this.stepSec = stepSec;
-    if (mode === "long" && durationSec === undefined) throw new RangeError("the long schedule needs the duration");
-    this.plan = mode === "long" ? longPlan(this.seed, Schedule.fullSteps(durationSec ?? 0, stepSec)) : null;
+    if (mode === 'long' && durationSec === undefined) throw new RangeError('the long schedule needs the duration');
+    this.plan = mode === 'long' ? longPlan(this.seed, Schedule.fullSteps(durationSec ?? 0, stepSec)) : null;
   }
 
   static fullSteps(durationSec: number, stepSec: number): number {
@@ -148,27 +148,27 @@ export class Schedule {
 
   /** The step in force `sec` seconds into the load (0 throughout for "none"). */
   stepAt(sec: number): number {
-    if (this.mode === "none" || sec < 0) return 0;
+    if (this.mode === 'none' || sec < 0) return 0;
     const step = Math.floor(sec / this.stepSec);
     return this.plan === null ? step : Math.min(step, this.plan.length - 1);
   }
 
   /** Condition of step `step` (0-based). Pure: same inputs, same output. */
   conditionAt(step: number): Condition {
-    if (step <= 0 || this.mode === "none") return FINE;
+    if (step <= 0 || this.mode === 'none') return FINE;
     if (this.plan !== null) return this.plan[Math.min(step, this.plan.length - 1)] ?? FINE;
-    if (this.mode === "reference") {
+    if (this.mode === 'reference') {
       return REFERENCE_STEPS[step % REFERENCE_STEPS.length] ?? FINE;
     }
     const rng = mulberry32(deriveSeed(this.seed, step));
     const pick = (): ProcessorCondition => {
       const choice = RANDOM_DELAYS[Math.floor(rng() * RANDOM_DELAYS.length)] ?? 0;
-      const delayMs = choice === "range" ? 1000 + Math.floor(rng() * 1001) : choice;
+      const delayMs = choice === 'range' ? 1000 + Math.floor(rng() * 1001) : choice;
       return { delayMs, failure: rng() < RANDOM_FAILURE_PROBABILITY };
     };
     const d = pick();
     const f = pick();
-    const c: Condition = { default: d, fallback: f, label: "" };
+    const c: Condition = { default: d, fallback: f, label: '' };
     c.label = `random #${step}: ${describeCondition(c)}`;
     return c;
   }
@@ -176,7 +176,7 @@ export class Schedule {
   /** Steps that start strictly inside (0, durationSec): the in-test changes. */
   changesWithin(durationSec: number): Array<{ step: number; atSec: number; condition: Condition }> {
     const out: Array<{ step: number; atSec: number; condition: Condition }> = [];
-    if (this.mode === "none") return out;
+    if (this.mode === 'none') return out;
     const last = this.plan === null ? Number.POSITIVE_INFINITY : this.plan.length - 1;
     for (let step = 1; step * this.stepSec < durationSec && step <= last; step++) {
       out.push({ step, atSec: step * this.stepSec, condition: this.conditionAt(step) });

@@ -8,7 +8,7 @@
  *   disqualified when the processors recorded more payments than the
  *   gateway accepted (2xx); lag = accepted − recorded.
  */
-import { centsToMicros, feeMicros } from "./money.ts";
+import { centsToMicros, feeMicros } from './money.ts';
 
 export const DEFAULT_FEE_BPS = 500;
 export const FALLBACK_FEE_BPS = 1500;
@@ -76,12 +76,10 @@ export function computeScore(input: ScoreInput): ScoreResult {
   const reasons: string[] = [];
   const disqualified = recorded > input.accepted;
   if (disqualified) {
-    reasons.push(
-      `processors recorded ${recorded} payments but the gateway accepted only ${input.accepted} (${recorded - input.accepted} extra)`,
-    );
+    reasons.push(`processors recorded ${recorded} payments but the gateway accepted only ${input.accepted} (${recorded - input.accepted} extra)`);
   }
   if (input.inconsistencies > 0) {
-    reasons.push(`${input.inconsistencies} inconsistenc${input.inconsistencies === 1 ? "y" : "ies"}: ${FINE_PERCENT}% fine`);
+    reasons.push(`${input.inconsistencies} inconsistenc${input.inconsistencies === 1 ? 'y' : 'ies'}: ${FINE_PERCENT}% fine`);
   }
   return {
     grossMicros,

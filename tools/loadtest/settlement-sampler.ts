@@ -8,9 +8,9 @@
  * at most one lookup a second once it is 10 s old; at most MAX_LOOKUPS_IN_FLIGHT at once, so the
  * lookups never take more than a sliver of a processor's concurrency from the gateway.
  */
-import { buildRequest } from "./request-builder.ts";
-import { ConnectionPool, type HttpResult, OUTCOME_RESPONSE, parseEndpoint } from "./http-client.ts";
-import { Histogram } from "./histogram.ts";
+import { buildRequest } from './request-builder.ts';
+import { ConnectionPool, type HttpResult, OUTCOME_RESPONSE, parseEndpoint } from './http-client.ts';
+import { Histogram } from './histogram.ts';
 
 export const MAX_LOOKUPS_IN_FLIGHT = 32;
 const TICK_MS = 25;
@@ -76,7 +76,7 @@ class Lookup {
   }
 
   get(id: string): Promise<HttpResult> {
-    return this.pool.request(buildRequest({ method: "GET", path: `/payments/${id}`, host: this.host }), false, LOOKUP_TIMEOUT_MS);
+    return this.pool.request(buildRequest({ method: 'GET', path: `/payments/${id}`, host: this.host }), false, LOOKUP_TIMEOUT_MS);
   }
 
   close(): void {
@@ -197,13 +197,13 @@ export class SettlementSampler {
           maxMs: has ? round3(s.hist.maxRecordedUs / 1000) : null,
         };
       });
-    const sum = (key: "sampled" | "settled" | "unsettled" | "onBoth") => stages.reduce((n, s) => n + s[key], 0);
+    const sum = (key: 'sampled' | 'settled' | 'unsettled' | 'onBoth') => stages.reduce((n, s) => n + s[key], 0);
     return {
       fraction: this.fraction,
-      sampled: sum("sampled"),
-      settled: sum("settled"),
-      unsettled: sum("unsettled"),
-      onBoth: sum("onBoth"),
+      sampled: sum('sampled'),
+      settled: sum('settled'),
+      unsettled: sum('unsettled'),
+      onBoth: sum('onBoth'),
       lookupErrors: this.lookupErrors,
       stages,
     };

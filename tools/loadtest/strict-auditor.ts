@@ -6,8 +6,8 @@
  *
  * Its gateway calls are not part of the measured load: they are kept out of the latency figures.
  */
-import type { CallResult, GatewayApi, GatewaySummary, ProcessorSummary } from "./api.ts";
-import { AUDIT_WINDOW_FROM_MS, type Processors } from "./auditor.ts";
+import type { CallResult, GatewayApi, GatewaySummary, ProcessorSummary } from './api.ts';
+import { AUDIT_WINDOW_FROM_MS, type Processors } from './auditor.ts';
 
 /** Differing audits kept per lag, with both sides' counts. */
 export const DIFFERENCES_KEPT = 5;

@@ -8,7 +8,7 @@ const pool = new Uint8Array(POOL_SIZE);
 let poolPos = POOL_SIZE;
 
 const HEX = new Uint8Array(16);
-for (let i = 0; i < 16; i++) HEX[i] = "0123456789abcdef".charCodeAt(i);
+for (let i = 0; i < 16; i++) HEX[i] = '0123456789abcdef'.charCodeAt(i);
 const DASH = 0x2d;
 
 export const UUID_LENGTH = 36;
@@ -23,7 +23,8 @@ export function writeUuidV4(dest: Uint8Array, offset: number): void {
   const base = poolPos;
   for (let i = 0; i < 16; i++) {
     let b = pool[base + i] ?? 0;
-    if (i === 6) b = (b & 0x0f) | 0x40; // version 4
+    if (i === 6)
+      b = (b & 0x0f) | 0x40; // version 4
     else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 4122 variant
     if (i === 4 || i === 6 || i === 8 || i === 10) dest[o++] = DASH;
     dest[o++] = HEX[b >>> 4] ?? 0;

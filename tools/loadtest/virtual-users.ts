@@ -4,9 +4,9 @@
  * VUs are started on a linear ramp from 1 to N over the load duration.
  * Callback-driven (no promise per request) to keep the generator cheap.
  */
-import { type Endpoint, HttpConnection, type HttpResult, OUTCOME_RESPONSE } from "./http-client.ts";
-import type { Metrics } from "./metrics.ts";
-import { PaymentRequest } from "./request-builder.ts";
+import { type Endpoint, HttpConnection, type HttpResult, OUTCOME_RESPONSE } from './http-client.ts';
+import type { Metrics } from './metrics.ts';
+import { PaymentRequest } from './request-builder.ts';
 
 export interface LoadConfig {
   endpoint: Endpoint;
@@ -47,7 +47,7 @@ class VirtualUser {
   private onResult(r: HttpResult): void {
     const gen = this.gen;
     const now = performance.now();
-    gen.metrics.record("payment", r, now);
+    gen.metrics.record('payment', r, now);
     const sampler = gen.config.sampler;
     // wants() first: the id string is only built for the sampled few.
     if (sampler !== undefined && r.outcome === OUTCOME_RESPONSE && r.status >= 200 && r.status < 300 && sampler.wants()) {
@@ -90,7 +90,7 @@ export class LoadGenerator {
   private readonly rampTickBound = (): void => this.rampTick();
 
   constructor(config: LoadConfig, metrics: Metrics) {
-    if (config.vus < 1) throw new RangeError("vus must be >= 1");
+    if (config.vus < 1) throw new RangeError('vus must be >= 1');
     this.config = config;
     this.metrics = metrics;
   }

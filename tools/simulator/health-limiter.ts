@@ -41,11 +41,14 @@ export class HealthLimiter {
     this.#nextSlot += this.windowMs;
     this.#waiting++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        this.#waiting--;
-        resolve(true);
-      }, Math.max(0, opensAt - t));
+      const timer = setTimeout(
+        () => {
+          this.#timers.delete(timer);
+          this.#waiting--;
+          resolve(true);
+        },
+        Math.max(0, opensAt - t),
+      );
       this.#timers.add(timer);
     });
   }

@@ -44,7 +44,10 @@ export function startFaultProxy(target: string): FaultProxy {
       headers: { 'content-type': request.headers.get('content-type') ?? 'application/json' },
       body: request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer(),
     });
-    return new Response(await upstream.arrayBuffer(), { status: upstream.status, headers: { 'content-type': upstream.headers.get('content-type') ?? 'application/json' } });
+    return new Response(await upstream.arrayBuffer(), {
+      status: upstream.status,
+      headers: { 'content-type': upstream.headers.get('content-type') ?? 'application/json' },
+    });
   };
   const proxy: FaultProxy = {
     url: '',

@@ -143,7 +143,27 @@ function wrongTypeAmount(rng: Rng, cents: bigint): string {
 }
 
 /** Number-ish tokens that are not JSON numbers (the body becomes invalid JSON). */
-const BAD_NUMBER_TOKENS = ['01', '00.5', '1.', '.5', '+1', '0x1F', '1e', '1e+', '--1', '- 1', '1_000', '1 000', '１２', '١٢', '1.2.3', '1e2e3', '0b101', "'19.90'", 'Infinity.0'];
+const BAD_NUMBER_TOKENS = [
+  '01',
+  '00.5',
+  '1.',
+  '.5',
+  '+1',
+  '0x1F',
+  '1e',
+  '1e+',
+  '--1',
+  '- 1',
+  '1_000',
+  '1 000',
+  '１２',
+  '١٢',
+  '1.2.3',
+  '1e2e3',
+  '0b101',
+  "'19.90'",
+  'Infinity.0',
+];
 
 /* ---------------------------------------------------------------- correlation ids */
 
@@ -207,7 +227,35 @@ function invalidIdLiteral(rng: Rng, id: string): string {
 
 /* ---------------------------------------------------------------- other JSON values */
 
-const STRING_PIECES = ['a', 'Z', ' ', '0', 'é', '中', '😀', '\\"', '\\\\', '\\/', '\\b', '\\f', '\\n', '\\r', '\\t', '\\u00e9', '\\ud83d\\ude00', '\\ud800', '\\u0000', '{', '}', '[', ']', ',', ':', 'amount', '"'.slice(1)];
+const STRING_PIECES = [
+  'a',
+  'Z',
+  ' ',
+  '0',
+  'é',
+  '中',
+  '😀',
+  '\\"',
+  '\\\\',
+  '\\/',
+  '\\b',
+  '\\f',
+  '\\n',
+  '\\r',
+  '\\t',
+  '\\u00e9',
+  '\\ud83d\\ude00',
+  '\\ud800',
+  '\\u0000',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  'amount',
+  '"'.slice(1),
+];
 
 function jsonString(rng: Rng, maxPieces = 8): string {
   let out = '"';
@@ -229,7 +277,25 @@ export function jsonValue(rng: Rng, depthLeft: number): string {
   return `{${Array.from({ length: count }, () => `${jsonString(rng, 3)}:${jsonValue(rng, depthLeft - 1)}`).join(',')}}`;
 }
 
-const EXTRA_KEYS = ['note', 'x', '', 'Amount', 'AMOUNT', 'amount ', ' amount', 'correlationid', 'correlationID', 'correlation_id', 'id', 'requestedAt', '__proto__', 'constructor', '💳', 'ключ', 'amount\\u0000'];
+const EXTRA_KEYS = [
+  'note',
+  'x',
+  '',
+  'Amount',
+  'AMOUNT',
+  'amount ',
+  ' amount',
+  'correlationid',
+  'correlationID',
+  'correlation_id',
+  'id',
+  'requestedAt',
+  '__proto__',
+  'constructor',
+  '💳',
+  'ключ',
+  'amount\\u0000',
+];
 
 function extraKey(rng: Rng): string {
   for (;;) {
@@ -241,7 +307,10 @@ function extraKey(rng: Rng): string {
 
 /** Extra members with no string content, so textual corruptions cannot land inside a string. */
 function plainExtras(rng: Rng, count: number): Member[] {
-  return Array.from({ length: count }, () => ({ key: `"${rng.pick(['note', 'x', 'id', 'n'])}"`, value: rng.pick([...NUMBER_VALUES, 'true', 'false', 'null', '[1,2]', '{}']) }));
+  return Array.from({ length: count }, () => ({
+    key: `"${rng.pick(['note', 'x', 'id', 'n'])}"`,
+    value: rng.pick([...NUMBER_VALUES, 'true', 'false', 'null', '[1,2]', '{}']),
+  }));
 }
 
 /** Keys whose decoded name is one of ours, spelled differently. */
@@ -286,7 +355,18 @@ function spliceIntoString(text: string, marker: string, bytes: number[]): Uint8A
   return Uint8Array.from([...before, ...bytes, ...after]);
 }
 
-const INVALID_UTF8 = [[0xff], [0xfe], [0xc0, 0x80], [0x80], [0xbf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3]];
+const INVALID_UTF8 = [
+  [0xff],
+  [0xfe],
+  [0xc0, 0x80],
+  [0x80],
+  [0xbf],
+  [0xed, 0xa0, 0x80],
+  [0xe2, 0x82],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xc3],
+];
 const NON_JSON_WHITESPACE = ['\f', '\v', '\u00a0', '\u2028', '\u3000', '\u0085', '\ufeff'];
 
 /* ---------------------------------------------------------------- the classes */
@@ -364,7 +444,15 @@ function validCore(rng: Rng, ids: IdSource, amountText?: (cents: bigint) => stri
   const { id, cents, repeat } = ids.next(rng);
   const idLiteral = rng.chance(0.8) ? `"${id}"` : validIdLiteral(rng, id).literal;
   const amount = amountText ? amountText(cents) : validAmount(rng, cents);
-  return { id, cents, repeat, members: [{ key: spelledKey(rng, 'correlationId'), value: idLiteral }, { key: spelledKey(rng, 'amount'), value: amount }] };
+  return {
+    id,
+    cents,
+    repeat,
+    members: [
+      { key: spelledKey(rng, 'correlationId'), value: idLiteral },
+      { key: spelledKey(rng, 'amount'), value: amount },
+    ],
+  };
 }
 
 /** A correlationId never used for a valid payment, for invalid bodies (so a wrong 202 shows). */
@@ -443,11 +531,19 @@ export function generateBody(rng: Rng, ids: IdSource, forced?: BodyClass): BodyC
       const inner = withScalar ? '1' : open === '[' ? '' : '[]';
       const value = open === '[' ? open.repeat(n) + inner + close.repeat(n) : open.repeat(n - 1) + (withScalar ? '[1]' : '[]') + close.repeat(n - 1);
       // Both shapes put a value at depth > 32.
-      const members = shuffle(rng, [{ key: '"correlationId"', value: `"${throwawayId(rng)}"` }, { key: '"amount"', value: validAmount(rng, core.cents) }, { key: '"deep"', value }]);
+      const members = shuffle(rng, [
+        { key: '"correlationId"', value: `"${throwawayId(rng)}"` },
+        { key: '"amount"', value: validAmount(rng, core.cents) },
+        { key: '"deep"', value },
+      ]);
       return done(assemble(rng, members, false), 'invalid');
     }
     case 'invalid: malformed JSON': {
-      const members = shuffle(rng, [{ key: '"correlationId"', value: `"${throwawayId(rng)}"` }, { key: '"amount"', value: validAmount(rng, randomCents(rng)) }, ...plainExtras(rng, rng.int(3))]);
+      const members = shuffle(rng, [
+        { key: '"correlationId"', value: `"${throwawayId(rng)}"` },
+        { key: '"amount"', value: validAmount(rng, randomCents(rng)) },
+        ...plainExtras(rng, rng.int(3)),
+      ]);
       const text = assemble(rng, members, false);
       const inner = text.slice(1, -1);
       const corrupt = rng.pick([
@@ -495,9 +591,22 @@ export function generateBody(rng: Rng, ids: IdSource, forced?: BodyClass): BodyC
     case 'invalid: wrong types': {
       const cents = randomCents(rng);
       const which = rng.int(3);
-      const idValue = which === 1 ? `"${throwawayId(rng)}"` : rng.pick(['123', 'null', 'true', 'false', '[]', '{}', `["${throwawayId(rng)}"]`, '1.5e3', `{"uuid":"${throwawayId(rng)}"}`]);
+      const idValue =
+        which === 1
+          ? `"${throwawayId(rng)}"`
+          : rng.pick(['123', 'null', 'true', 'false', '[]', '{}', `["${throwawayId(rng)}"]`, '1.5e3', `{"uuid":"${throwawayId(rng)}"}`]);
       const amountValue = which === 0 ? validAmount(rng, cents) : wrongTypeAmount(rng, cents);
-      return done(assemble(rng, shuffle(rng, [{ key: '"correlationId"', value: idValue }, { key: '"amount"', value: amountValue }]), false), 'invalid');
+      return done(
+        assemble(
+          rng,
+          shuffle(rng, [
+            { key: '"correlationId"', value: idValue },
+            { key: '"amount"', value: amountValue },
+          ]),
+          false,
+        ),
+        'invalid',
+      );
     }
     case 'invalid: duplicate correlationId/amount': {
       const id = throwawayId(rng);
@@ -506,7 +615,8 @@ export function generateBody(rng: Rng, ids: IdSource, forced?: BodyClass): BodyC
         { key: spelledKey(rng, 'correlationId'), value: `"${id}"` },
         { key: spelledKey(rng, 'amount'), value: validAmount(rng, cents) },
       ];
-      if (rng.chance(0.5)) members.push({ key: spelledKey(rng, 'amount'), value: rng.chance(0.5) ? validAmount(rng, cents) : validAmount(rng, randomCents(rng)) });
+      if (rng.chance(0.5))
+        members.push({ key: spelledKey(rng, 'amount'), value: rng.chance(0.5) ? validAmount(rng, cents) : validAmount(rng, randomCents(rng)) });
       else members.push({ key: spelledKey(rng, 'correlationId'), value: rng.chance(0.5) ? `"${id}"` : `"${id.toUpperCase()}"` });
       return done(assemble(rng, withExtras(rng, members, rng.int(2), 1), rng.chance(0.3)), 'invalid');
     }
@@ -559,7 +669,14 @@ export function generateBody(rng: Rng, ids: IdSource, forced?: BodyClass): BodyC
       return done(assemble(rng, withExtras(rng, members, rng.int(2), 1), rng.chance(0.3)), 'invalid');
     }
     case 'invalid: not UTF-8, BOM, non-JSON whitespace': {
-      const members = withExtras(rng, [{ key: '"correlationId"', value: `"${throwawayId(rng)}"` }, { key: '"amount"', value: validAmount(rng, randomCents(rng)) }], 0);
+      const members = withExtras(
+        rng,
+        [
+          { key: '"correlationId"', value: `"${throwawayId(rng)}"` },
+          { key: '"amount"', value: validAmount(rng, randomCents(rng)) },
+        ],
+        0,
+      );
       members.push({ key: '"note"', value: '"abc"' });
       const text = assemble(rng, members, false);
       return rng.pick([
@@ -575,7 +692,14 @@ export function generateBody(rng: Rng, ids: IdSource, forced?: BodyClass): BodyC
       ])();
     }
     case 'invalid: not an object / empty': {
-      const valid = assemble(rng, [{ key: '"correlationId"', value: `"${throwawayId(rng)}"` }, { key: '"amount"', value: validAmount(rng, randomCents(rng)) }], false);
+      const valid = assemble(
+        rng,
+        [
+          { key: '"correlationId"', value: `"${throwawayId(rng)}"` },
+          { key: '"amount"', value: validAmount(rng, randomCents(rng)) },
+        ],
+        false,
+      );
       return done(rng.pick(['', ' ', '\n\t ', '[]', `[${valid}]`, '"text"', '123', 'null', 'true', `"${valid.replace(/"/g, '\\"')}"`, '[1,2,3]']), 'invalid');
     }
     case 'random byte mutations': {

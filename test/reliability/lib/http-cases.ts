@@ -32,8 +32,29 @@ export type HttpCase =
   | { kind: 'route'; label: string; method: string; path: string; body?: string; expect: 404 | 405; allow?: string }
   | { kind: 'framing'; label: string; request: string; throwawayId: string };
 
-const GOOD_TYPES = ['application/json', 'application/json', 'application/json', 'application/json; charset=utf-8', 'application/json;charset=UTF-8', 'APPLICATION/JSON', 'Application/Json; charset="utf-8"'];
-const BAD_TYPES = ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=xyz', 'application/xml', 'text/json', 'application/octet-stream', '*/*', 'application', 'json', 'application/jso', 'text/html'];
+const GOOD_TYPES = [
+  'application/json',
+  'application/json',
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json;charset=UTF-8',
+  'APPLICATION/JSON',
+  'Application/Json; charset="utf-8"',
+];
+const BAD_TYPES = [
+  'text/plain',
+  'text/plain;charset=UTF-8',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=xyz',
+  'application/xml',
+  'text/json',
+  'application/octet-stream',
+  '*/*',
+  'application',
+  'json',
+  'application/jso',
+  'text/html',
+];
 
 export const KNOWN_ROUTES: Record<string, string> = {
   '/payments': 'POST',
@@ -45,7 +66,27 @@ export const KNOWN_ROUTES: Record<string, string> = {
   '/internal/health': 'GET',
 };
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-const ODD_PATHS = ['/', '/payment', '/payments/', '/payments/123', '/Payments', '/PAYMENTS', '/payments-summary/', '/payments-summary/x', '/health/', '/admin/payments-summary', '/internal', '/internal/', '/%70ayments', '/payments%2F', '/payments;x', '/payments%00', '/favicon.ico', '/purge-payments/', '/internal/purge/x'];
+const ODD_PATHS = [
+  '/',
+  '/payment',
+  '/payments/',
+  '/payments/123',
+  '/Payments',
+  '/PAYMENTS',
+  '/payments-summary/',
+  '/payments-summary/x',
+  '/health/',
+  '/admin/payments-summary',
+  '/internal',
+  '/internal/',
+  '/%70ayments',
+  '/payments%2F',
+  '/payments;x',
+  '/payments%00',
+  '/favicon.ico',
+  '/purge-payments/',
+  '/internal/purge/x',
+];
 
 function expectedPaymentStatus(contentType: string | null, body: Uint8Array, verdict: PaymentVerdict): 202 | 400 | 413 | 415 {
   if (!contentTypeAccepted(contentType)) return 415;
@@ -58,12 +99,19 @@ function randomChunks(rng: Rng, length: number): number[] {
   return Array.from({ length: count }, () => rng.range(1, Math.max(1, Math.ceil(length / count) * 2)));
 }
 
-export function paymentCase(rng: Rng, label: string, body: Uint8Array, extra: Partial<Extract<HttpCase, { kind: 'payment' }>> = {}): Extract<HttpCase, { kind: 'payment' }> {
-  const transport = extra.transport ?? rng.weighted<Transport>([
-    [8, 'fetch'],
-    [1, 'stream'],
-    [1, 'raw-chunked'],
-  ]);
+export function paymentCase(
+  rng: Rng,
+  label: string,
+  body: Uint8Array,
+  extra: Partial<Extract<HttpCase, { kind: 'payment' }>> = {},
+): Extract<HttpCase, { kind: 'payment' }> {
+  const transport =
+    extra.transport ??
+    rng.weighted<Transport>([
+      [8, 'fetch'],
+      [1, 'stream'],
+      [1, 'raw-chunked'],
+    ]);
   const contentType =
     extra.contentType !== undefined
       ? extra.contentType
@@ -185,7 +233,9 @@ export function summaryCase(rng: Rng): Extract<HttpCase, { kind: 'summary' }> {
       break;
     }
     case 'one bound':
-      query = rng.chance(0.5) ? `from=${encode(rng, rng.chance(0.7) ? from : invalidTimestamp(rng))}` : `to=${encode(rng, rng.chance(0.7) ? to : invalidTimestamp(rng))}`;
+      query = rng.chance(0.5)
+        ? `from=${encode(rng, rng.chance(0.7) ? from : invalidTimestamp(rng))}`
+        : `to=${encode(rng, rng.chance(0.7) ? to : invalidTimestamp(rng))}`;
       break;
     case 'none':
       query = rng.pick(['', 'x=1', 'fromm=now', 'FROM=now&TO=later']);
@@ -197,7 +247,15 @@ export function summaryCase(rng: Rng): Extract<HttpCase, { kind: 'summary' }> {
       ordered();
       query = `from=${encode(rng, from)}&to=${encode(rng, to)}&from=${encode(rng, invalidTimestamp(rng))}`;
   }
-  return { kind: 'summary', label: shape === 'reversed' || shape === 'bad bound' ? 'summary: malformed or reversed bounds' : 'summary: well-formed, equal, one-sided, duplicated or missing bounds', query, expect: expectedSummaryStatus(query) };
+  return {
+    kind: 'summary',
+    label:
+      shape === 'reversed' || shape === 'bad bound'
+        ? 'summary: malformed or reversed bounds'
+        : 'summary: well-formed, equal, one-sided, duplicated or missing bounds',
+    query,
+    expect: expectedSummaryStatus(query),
+  };
 }
 
 /* ---------------------------------------------------------------- routes and framing */
@@ -207,7 +265,15 @@ export function routeCase(rng: Rng): Extract<HttpCase, { kind: 'route' }> {
     const path = rng.pick(Object.keys(KNOWN_ROUTES));
     const allow = KNOWN_ROUTES[path];
     const method = rng.pick(METHODS.filter((m) => m !== allow && !(allow === 'GET' && m === 'HEAD')));
-    return { kind: 'route', label: 'wrong method on a known path', method, path: rng.chance(0.2) ? `${path}?x=1` : path, expect: 405, allow, body: method === 'GET' ? undefined : '{}' };
+    return {
+      kind: 'route',
+      label: 'wrong method on a known path',
+      method,
+      path: rng.chance(0.2) ? `${path}?x=1` : path,
+      expect: 405,
+      allow,
+      body: method === 'GET' ? undefined : '{}',
+    };
   }
   const path = rng.chance(0.6)
     ? rng.pick(ODD_PATHS)
@@ -215,7 +281,14 @@ export function routeCase(rng: Rng): Extract<HttpCase, { kind: 'route' }> {
       ? `/${'a'.repeat(3000)}`
       : `/${Array.from({ length: rng.range(1, 3) }, () => Array.from({ length: rng.range(1, 12) }, () => 'abcdefghijklmnopqrstuvwxyz0123456789-_~'[rng.int(39)]).join('')).join('/')}`;
   const method = rng.pick(METHODS);
-  return { kind: 'route', label: 'unknown path', method, path, expect: 404, body: method === 'GET' ? undefined : `{"correlationId":"${rng.uuid()}","amount":1}` };
+  return {
+    kind: 'route',
+    label: 'unknown path',
+    method,
+    path,
+    expect: 404,
+    body: method === 'GET' ? undefined : `{"correlationId":"${rng.uuid()}","amount":1}`,
+  };
 }
 
 export function framingCase(rng: Rng): Extract<HttpCase, { kind: 'framing' }> {
@@ -246,11 +319,21 @@ export function generateHttpCases(rng: Rng, ids: IdSource, count: number): HttpC
   // Fixed boundary cases first.
   const boundary = (size: number, id: string) => paddedBody(id, validAmount(rng, 123n), size);
   const edgeId = ids.next(rng);
-  cases.push(paymentCase(rng, 'body of exactly MAX_BODY_BYTES (valid)', paddedBody(edgeId.id, validAmount(rng, edgeId.cents), MAX_BODY_BYTES), { contentType: 'application/json', transport: 'fetch', intended: 'valid', constructedId: edgeId.id, constructedCents: edgeId.cents }));
+  cases.push(
+    paymentCase(rng, 'body of exactly MAX_BODY_BYTES (valid)', paddedBody(edgeId.id, validAmount(rng, edgeId.cents), MAX_BODY_BYTES), {
+      contentType: 'application/json',
+      transport: 'fetch',
+      intended: 'valid',
+      constructedId: edgeId.id,
+      constructedCents: edgeId.cents,
+    }),
+  );
   cases.push(paymentCase(rng, 'oversize body', boundary(MAX_BODY_BYTES + 1, rng.uuid()), { contentType: 'application/json', transport: 'fetch' }));
   cases.push(paymentCase(rng, 'oversize body', boundary(MAX_BODY_BYTES + 1, rng.uuid()), { contentType: 'application/json', transport: 'stream' }));
   cases.push(paymentCase(rng, 'oversize body', boundary(MAX_BODY_BYTES + 1, rng.uuid()), { contentType: 'application/json', transport: 'raw-chunked' }));
-  cases.push(paymentCase(rng, 'oversize body', boundary(2 * 1024 * 1024, rng.uuid()), { contentType: 'application/json', transport: 'fetch', jsonOptional: true }));
+  cases.push(
+    paymentCase(rng, 'oversize body', boundary(2 * 1024 * 1024, rng.uuid()), { contentType: 'application/json', transport: 'fetch', jsonOptional: true }),
+  );
   while (cases.length < count) {
     const kind = rng.weighted<string>([
       [78, 'payment'],
@@ -261,7 +344,11 @@ export function generateHttpCases(rng: Rng, ids: IdSource, count: number): HttpC
     ]);
     if (kind === 'payment') {
       const generated = generateBody(rng, ids);
-      const c = paymentCase(rng, generated.label, generated.body, { intended: generated.intended, constructedId: generated.id, constructedCents: generated.cents });
+      const c = paymentCase(rng, generated.label, generated.body, {
+        intended: generated.intended,
+        constructedId: generated.id,
+        constructedCents: generated.cents,
+      });
       if (!contentTypeAccepted(c.contentType)) c.label = 'wrong content type';
       cases.push(c);
     } else if (kind === 'oversize') {

@@ -123,7 +123,9 @@ export function pipelinedExchange(port: number, requests: Uint8Array[], timeoutM
     const received: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`pipelined exchange not closed within ${timeoutMs} ms; ${splitResponses(Buffer.concat(received)).length} of ${requests.length} answered`));
+      reject(
+        new Error(`pipelined exchange not closed within ${timeoutMs} ms; ${splitResponses(Buffer.concat(received)).length} of ${requests.length} answered`),
+      );
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.on('error', () => undefined);
