@@ -21,6 +21,16 @@ import { RecordKind } from '../src/journal/record.ts';
  */
 const bench = new Bench({ time: Number(process.env.BENCH_TIME_MS ?? 1000), warmupTime: 200 });
 
+// Baselines measured in the same run: the hot paths below are reported as ratios to them, so a
+// regression shows whatever the machine's speed today (see the table printed at the end).
+const baselineSignal = new Int32Array(new SharedArrayBuffer(64));
+bench.add('baseline: 4 atomic operations on shared memory', () => {
+  Atomics.compareExchange(baselineSignal, 0, Atomics.load(baselineSignal, 0), Atomics.load(baselineSignal, 0) + 1);
+  Atomics.store(baselineSignal, 8, Atomics.load(baselineSignal, 0));
+});
+const baselineHeaders = { 'content-type': 'application/json' };
+bench.add('baseline: build a 202 Response', () => new Response('{"message":"payment accepted"}', { status: 202, headers: baselineHeaders }));
+
 const ring = PaymentRing.create(1024);
 const slot = new PaymentSlot();
 const id = Uint32Array.of(0x4a7901b8, 0x7d264d9d, 0xaa194dc1, 0xc7cf60b3);
@@ -66,7 +76,7 @@ bench.add('ledger summary, 15 s window over 4M entries', () => {
 // The HTTP hot path in process: parse + validate + dedup + (journal) + enqueue + build the 202.
 // A consumer pops right after, standing in for the payment workers so the ring never fills.
 for (const journaled of [false, true]) {
-  const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '1000' }));
+  const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '10000', JOURNAL_DIR: 'off' }));
   const acceptedIds = new IdSet();
   const journal = journaled ? new InstanceJournal(mkdtempSync(join(tmpdir(), 'bench-journal-')), 0, attached.ledger, acceptedIds, () => {}) : null;
   const routes = new GatewayRoutes({ ...attached, acceptedIds, journal, ledgerReader: new LocalLedger(attached.ledger, () => {}), instances: [null] });
@@ -100,6 +110,10 @@ bench.add(`worker journal, ${JOURNAL_BATCH} records staged, 1 write`, () => {
 });
 
 await bench.run();
+const opsPerSecond = (name: string) =>
+  (bench.tasks.find((task) => task.name === name)?.result as { throughput?: { mean: number } } | undefined)?.throughput?.mean ?? NaN;
+/** Each hot path over its baseline of this run; today's ratios (README "Performance") are the reference. */
+const ratio = (path: string, baseline: string) => ({ path, baseline, ratio: (opsPerSecond(path) / opsPerSecond(baseline)).toFixed(3) });
 console.table(
   bench.tasks.map((task) => {
     const result = task.result as { throughput?: { mean: number }; latency?: { p99?: number; mean: number } } | undefined;
@@ -111,3 +125,8 @@ console.table(
     };
   }),
 );
+console.table([
+  ratio('ring push+pop', 'baseline: 4 atomic operations on shared memory'),
+  ratio('POST /payments in process (journal off)', 'baseline: build a 202 Response'),
+  ratio('POST /payments in process (journal on)', 'baseline: build a 202 Response'),
+]);
