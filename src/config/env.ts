@@ -26,8 +26,12 @@ export interface GatewayConfig {
   healthPoll: boolean;
   /** Other instances of the deployment (http://host:port or unix:/path.sock), in deployment order without this one. */
   peers: string[];
-  /** This instance's position in the deployment (0 .. peers.length): it owns the correlationIds that map to it. */
+  /** This instance's position in the deployment (0 .. instances - 1): it owns the correlationIds that map to it. */
   instanceIndex: number;
+  /** Instances of the deployment: peers + 1, or FLEET_SIZE on Redis (requestedAts are unique per instance modulo this). */
+  instances: number;
+  /** Fleet mode: the Redis every host shares (ledger, accepted ids, work queue, health reports); null: embedded. */
+  redisUrl: string | null;
   /** Fees of the two processors, as fractions (0.05 = 5%): the hold rule weighs them. */
   defaultFee: number;
   fallbackFee: number;
@@ -123,6 +127,20 @@ function journalDir(env: Env, socketPath: string | null, port: number): string |
   return `.run/journal/${instance}`;
 }
 
+/** REDIS_URL: redis://[user:password@]host:port[/db], or null (embedded deployment). */
+function redisUrl(env: Env): string | null {
+  const raw = (env.REDIS_URL ?? '').trim();
+  if (raw === '') return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) throw new ConfigError(`REDIS_URL must be a redis:// URL, got "${raw}"`);
+  return raw;
+}
+
 /** A fee as a fraction: "0.05" or "5%". */
 function fee(env: Env, name: string, fallback: number): number {
   const raw = (env[name] ?? '').trim();
@@ -170,6 +188,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     healthPoll: boolean(env, 'HEALTH_POLL', true),
     peers: peerList(env, 'PEERS'),
     instanceIndex: 0,
+    instances: 1,
+    redisUrl: redisUrl(env),
     defaultFee: fee(env, 'DEFAULT_FEE', 0.05),
     fallbackFee: fee(env, 'FALLBACK_FEE', 0.15),
     maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),
@@ -186,8 +206,14 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     journalDir: journalDir(env, socketPath, port),
     journalFsyncMs: integer(env, 'JOURNAL_FSYNC_MS', 0, 0, 60_000),
   };
-  const instances = config.peers.length + 1;
-  config.instanceIndex = integer(env, 'INSTANCE_INDEX', 0, 0, config.peers.length);
+  if (config.redisUrl !== null && config.peers.length > 0)
+    throw new ConfigError('REDIS_URL and PEERS exclude each other: on Redis, hosts share state there, not over peers');
+  // On Redis any host accepts any id (SET NX decides); FLEET_SIZE only keeps requestedAts unique per host.
+  const instances = config.redisUrl === null ? config.peers.length + 1 : integer(env, 'FLEET_SIZE', 1, 1, 1024);
+  config.instances = instances;
+  config.instanceIndex = integer(env, 'INSTANCE_INDEX', 0, 0, instances - 1);
+  // On Redis the stream is the durable record: the file journal would replay payments another host may hold.
+  if (config.redisUrl !== null) config.journalDir = null;
   config.maxInflightPerProcessor = integer(env, 'MAX_INFLIGHT_PER_PROCESSOR', Math.max(1, Math.floor(config.processorConcurrency / instances)), 1, 100_000);
   config.maxHoldMs = integer(env, 'MAX_HOLD_MS', expectedValueHoldMs(config.defaultFee, config.fallbackFee, config.maxSettleMs), 0, 86_400_000);
   if (config.fallbackFee < config.defaultFee) {

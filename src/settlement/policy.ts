@@ -44,7 +44,8 @@ export interface PolicySettings {
   probeIntervalMs: number;
   auditLagMs: number;
   instanceIndex: number;
-  peers: readonly string[];
+  /** Instances whose requestedAts must differ (see requestedAtFor). */
+  instances: number;
 }
 
 /** `grant` results: refused, granted, or granted as the breaker's half-open probe. */
@@ -75,7 +76,7 @@ export class SettlementPolicy {
     private readonly settings: PolicySettings,
     private readonly log: Transition,
   ) {
-    this.instances = settings.peers.length + 1;
+    this.instances = settings.instances;
   }
 
   /**
@@ -122,14 +123,17 @@ export class SettlementPolicy {
   }
 
   /**
-   * Whether a payment at `place` in this worker's line (1 = next) with `ageMs` should stop waiting
-   * for a saturated default: its expected settlement passes the hold budget.
+   * Whether the youngest payment of this worker's line should stop waiting for a saturated default:
+   * its own expected settlement (`ageMs` + its `place` in line × the pace of one slot) passes the
+   * hold budget, or that of the payments `queuedBehind` it (still in the ring, this worker's share)
+   * would. Either way the line is longer than default can serve within the budget: its youngest
+   * leaves now, so the overflow goes to fallback at once instead of aging out the hold in the ring.
    */
-  overflows(place: number, ageMs: number): boolean {
+  overflows(place: number, ageMs: number, queuedBehind = 0): boolean {
     const slotsOfThisWorker = Math.max(1, this.settings.maxInflightPerProcessor / this.settings.paymentWorkers);
     // Its usual pace (the last answer), not the recent peak: a peak is for dating, where too early costs an audit.
-    const expectedWaitMs = (place * Math.max(1, this.signals.latencyEstimate(DEFAULT))) / slotsOfThisWorker;
-    return ageMs + expectedWaitMs > this.settings.maxHoldMs;
+    const perPlaceMs = Math.max(1, this.signals.latencyEstimate(DEFAULT)) / slotsOfThisWorker;
+    return Math.max(ageMs + place * perPlaceMs, (place + queuedBehind) * perPlaceMs) > this.settings.maxHoldMs;
   }
 
   /** Whether a payment default cannot take (failing, stalled) has waited as long as it pays to. */

@@ -39,6 +39,8 @@ export interface SettlerSettings {
    * answers 503 instead of growing memory without bound.
    */
   maxInflightPerProcessor: number;
+  /** Workers sharing the ring: each serves about its share of what is queued there. */
+  paymentWorkers: number;
   doubtReleaseMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -179,7 +181,7 @@ export class Settler {
       while (waiting.length > 0) {
         const youngest = waiting.peekBack()!;
         const age = now - youngest.heldSince;
-        if (!policy.overflows(waiting.length, age)) break;
+        if (!policy.overflows(waiting.length, age, Math.ceil(this.ring.size / this.settings.paymentWorkers))) break;
         const grant = policy.grantFallback(now, age, oldestFallback);
         if (grant === REFUSED) break;
         this.send(waiting.pop()!, FALLBACK, grant);
@@ -303,7 +305,7 @@ export class Settler {
         payment.attempts.length -= 2;
         this.policy.release(payment.callTarget, payment.callGrant);
         this.signals.addCount(Counter.Waiting, 1);
-        this.waiting.pushFront(payment);
+        this.wait(payment);
       }
       starting.length = 0;
       return;
@@ -353,7 +355,7 @@ export class Settler {
         // Not recorded by this call: it no longer counts among the requestedAts the processor may hold.
         payment.attempts.length -= 2;
         this.signals.addCount(Counter.Waiting, 1);
-        this.waiting.pushFront(payment);
+        this.wait(payment);
         return;
       case 'unknown':
         if (outcome.timedOut) this.policy.recordTimeout(target, outcome.latencyMs);
@@ -362,6 +364,17 @@ export class Settler {
         this.enterDoubt(payment, target, payment.callSentAt);
         return;
     }
+  }
+
+  /**
+   * Puts a payment back in line by age: the line stays oldest first, which the hold rule relies on
+   * (a young probe put back at the front would hold back every older payment behind it). One older
+   * than the front goes first; any other goes last (a rare one in between waits a little longer).
+   */
+  private wait(payment: Pending): void {
+    const front = this.waiting.peek();
+    if (front === undefined || payment.heldSince <= front.heldSince) this.waiting.pushFront(payment);
+    else this.waiting.push(payment);
   }
 
   /** Whether `requestedAt` at `processor` is one of this instance's calls for the payment. */
@@ -430,7 +443,7 @@ export class Settler {
       } else if (found.kind === 'absent' && this.signals.now() - payment.doubtSince >= this.settings.doubtReleaseMs) {
         this.leaveDoubt(payment);
         this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the call; free to go anywhere`);
-        this.waiting.pushFront(payment);
+        this.wait(payment);
       }
       this.schedulePump();
     });

@@ -62,6 +62,29 @@ describe('settle in time', () => {
     expect(backlog).toBeLessThan(80);
   }, 60_000);
 
+  test('default failing, fallback fast: each payment goes to fallback when its hold expires, not later (probes do not hold the line)', async () => {
+    await simulator.default.setFailure(true);
+    gateway = await startGateway({ ...gatewayEnvFor(simulator), MAX_HOLD_MS: '1000' });
+    const sentAt = new Map<string, number>();
+    const end = Date.now() + 3000;
+    const sends: Promise<unknown>[] = [];
+    while (Date.now() < end) {
+      const id = crypto.randomUUID();
+      sentAt.set(id, Date.now());
+      sends.push(gateway.pay(id, '19.90').then((r) => r.arrayBuffer()));
+      await Bun.sleep(20);
+    }
+    await Promise.all(sends);
+    await gateway.settled(20_000);
+    await expectConsistent(gateway, simulator);
+    // requestedAt is the send time for a fast processor: how long each payment waited before it left.
+    const waits = await Promise.all([...sentAt].map(async ([id, at]) => Date.parse((await simulator.fallback.getPayment(id)).requestedAt) - at));
+    waits.sort((a, b) => a - b);
+    console.log(`default failing, hold 1000 ms: waited p50 ${waits[waits.length >> 1]} ms, max ${waits.at(-1)} ms`);
+    // The hold, plus a pump and a probe's round trip: never a second hold on top.
+    expect(waits.at(-1)!).toBeLessThan(1900);
+  }, 60_000);
+
   test('a short default outage while fallback is slow: payments wait and settle on default', async () => {
     await simulator.fallback.setDelay(500);
     lingerMs = 600;

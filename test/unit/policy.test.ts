@@ -36,6 +36,15 @@ describe('settlement policy: the rule', () => {
     expect(narrow).toBe(49); // 1,935 / 40
   });
 
+  test('a line longer than default can serve within the hold overflows, also when the excess still waits in the ring', () => {
+    const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', PAYMENT_WORKERS: '2', MAX_HOLD_MS: '4000' });
+    signals.observeLatency(DEFAULT, 2000);
+    // 40 ms a place: 100 in line are served within 4 s, 100 more behind them in the ring are not.
+    expect(policy.overflows(50, 0, 0)).toBe(false);
+    expect(policy.overflows(50, 0, 50)).toBe(false);
+    expect(policy.overflows(50, 0, 60)).toBe(true);
+  });
+
   test('a payment that waited long enough counts against the hold too', () => {
     const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', MAX_HOLD_MS: '1000' });
     signals.observeLatency(DEFAULT, 100);
