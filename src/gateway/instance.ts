@@ -9,6 +9,7 @@ import { IdSet } from '../queue/id-set.ts';
 import { GatewayRoutes } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
+import { FleetHost } from '../fleet/fleet-host.ts';
 
 /**
  * Everything of one gateway instance but its HTTP server: configuration, shared memory, journal
@@ -71,12 +72,28 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
   const instances: (PeerClient | null)[] = [...peers];
   instances.splice(config.instanceIndex, 0, null);
   const journal = config.journalDir === null ? null : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log);
+  // Fleet mode: the fleet's Redis holds the ledger, the accepted ids and the work queue.
+  const fleet =
+    config.redisUrl === null
+      ? null
+      : new FleetHost({
+          url: config.redisUrl,
+          consumer: `host-${config.instanceIndex}`,
+          ring: attached.ring,
+          purgeLocal(at) {
+            attached.signals.purge(Math.max(at, attached.signals.purgedAt));
+            attached.ledger.purge();
+            acceptedIds.clear();
+          },
+          log,
+        });
   const routes: GatewayRoutes = new GatewayRoutes({
     ...attached,
     acceptedIds,
     journal,
-    ledgerReader: peers.length > 0 ? new ClusterLedger(local, peers) : local,
+    ledgerReader: fleet ?? (peers.length > 0 ? new ClusterLedger(local, peers) : local),
     instances,
+    fleet,
   });
 
   const drained = new Map<string, number>();
@@ -106,12 +123,13 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
   for (let i = 1; i <= config.paymentWorkers; i++) await startWorker(entries.payment, `payment-worker-${i}`, i);
   await startWorker(entries.health, 'health-worker', 0);
   void journal?.requeue(attached.ring);
+  await fleet?.start();
 
   return {
     config,
     routes,
     describe(where) {
-      const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : '';
+      const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : fleet ? `, fleet host ${config.instanceIndex} of ${config.instances} on Redis` : '';
       return `gateway listening on ${where} (default ${config.defaultProcessorUrl}, fallback ${config.fallbackProcessorUrl}, ${config.paymentWorkers} payment workers${peerNote})`;
     },
     async drain() {

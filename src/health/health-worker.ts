@@ -6,6 +6,8 @@ import type { ProcessorApi } from '../processors/client.ts';
 import { createProcessorClient } from '../processors/create-client.ts';
 import { SettlementPolicy } from '../settlement/policy.ts';
 import { Field, Time } from './signals.ts';
+import { RedisLink } from '../fleet/redis-link.ts';
+import { KEYS } from '../fleet/scripts.ts';
 
 /**
  * Keeps the shared signals' service-health reports fresh. An instance with HEALTH_POLL polls each
@@ -15,6 +17,8 @@ import { Field, Time } from './signals.ts';
  */
 /** How often a non-polling instance copies its peers' reports. */
 const PEER_COPY_INTERVAL_MS = 500;
+/** Fleet mode: how often a host tries for a processor's poll lease, and reads the fleet's report. */
+const FLEET_TICK_MS = 250;
 
 const timers: ReturnType<typeof setTimeout>[] = [];
 
@@ -64,8 +68,49 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
     timers[2] = setTimeout(() => copyFromPeers(peers), PEER_COPY_INTERVAL_MS);
   };
 
+  /**
+   * Fleet mode: a host polls a processor only after taking its poll lease, `SET healthGate:P NX PX
+   * interval`, so the whole fleet makes at most one service-health call per interval per
+   * processor, also when the host that polled last dies (its lease simply lapses). The poller
+   * publishes the report in Redis with its time; every host copies the freshest it has not seen.
+   */
+  const fleet = (link: RedisLink, processor: ProcessorIndex, client: ProcessorApi) => {
+    const tick = async () => {
+      try {
+        const lease = await link.send('SET', [KEYS.healthGate(processor), name, 'NX', 'PX', String(config.healthIntervalMs)]);
+        if (lease === 'OK') {
+          const report = await client.health();
+          if (report.kind === 'health') {
+            publish(processor, report.failing, report.minResponseTime, 0);
+            const fields = ['failing', report.failing ? '1' : '0', 'minResponseTime', String(report.minResponseTime), 'at', String(Date.now())];
+            await link.send('HSET', [KEYS.health(processor), ...fields]);
+          } else if (report.kind === 'rate-limited') {
+            signals.add(processor, Field.HealthRateLimited, 1);
+          }
+        } else {
+          const [failing, minResponseTime, at] = (await link.send('HMGET', [KEYS.health(processor), 'failing', 'minResponseTime', 'at'])) as (string | null)[];
+          const ageMs = Math.max(0, Date.now() - Number(at));
+          const known = signals.time(processor, Time.HealthAt);
+          if (at && (known === 0 || signals.now() - ageMs > known)) publish(processor, failing === '1', Number(minResponseTime), ageMs);
+        }
+      } catch {
+        // Redis unreachable: the last report stays; GET /health tells why (the HTTP thread's link).
+      }
+      timers[processor] = setTimeout(tick, FLEET_TICK_MS);
+    };
+    void tick();
+  };
+
   postToParent({ type: 'ready', name });
-  if (config.healthPoll) {
+  if (config.redisUrl !== null) {
+    const link = new RedisLink(config.redisUrl);
+    const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
+    for (const processor of [DEFAULT, FALLBACK] as const) {
+      void createProcessorClient(config.processorClient, urls[processor], { connections: 1, lookupConnections: 1, timeoutMs: config.processorTimeoutMs }).then(
+        (client) => fleet(link, processor, client),
+      );
+    }
+  } else if (config.healthPoll) {
     const urls = [config.defaultProcessorUrl, config.fallbackProcessorUrl];
     for (const processor of [DEFAULT, FALLBACK] as const) {
       void createProcessorClient(config.processorClient, urls[processor], { connections: 1, lookupConnections: 1, timeoutMs: config.processorTimeoutMs }).then(

@@ -10,6 +10,7 @@ import { Counter, Field, Time, type Signals } from '../health/signals.ts';
 import type { PeerClient } from '../ledger/peer-client.ts';
 import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
+import { formatUuid } from '../queue/uuid.ts';
 import { HttpCounters, renderMetrics } from './metrics.ts';
 
 /**
@@ -56,6 +57,7 @@ export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
 const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
 const JOURNAL_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded durably, retry shortly'), retryAfter: 1 };
 const OWNER_UNREACHABLE: Reply = { ...errorReply(503, 'the instance that owns this correlationId cannot be reached, retry shortly'), retryAfter: 1 };
+const REDIS_UNREACHABLE: Reply = { ...errorReply(503, 'the fleet store (Redis) cannot be reached: payment not accepted, retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
 export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
@@ -66,6 +68,13 @@ export interface AcceptJournal {
   accepted(id: Uint32Array, cents: number, acceptedAt: number): void;
   purge(): void;
   status(): Record<string, unknown>;
+}
+
+/** Fleet mode: where a payment is accepted for every host (see src/fleet/fleet-host.ts). */
+export interface FleetAccept {
+  /** True when queued now, false when some host accepted it before; rejects while the store is unreachable. */
+  accept(id: string, cents: number, acceptedAt: number): Promise<boolean>;
+  status(): { connected: boolean };
 }
 
 export interface RouteDeps {
@@ -81,6 +90,8 @@ export interface RouteDeps {
    * instance ownerOf(c), and only its owner accepts it, so one id is never settled by two instances.
    */
   instances: readonly (PeerClient | null)[];
+  /** Fleet mode (REDIS_URL): payments are accepted in Redis, for whichever host settles them; null: embedded. */
+  fleet: FleetAccept | null;
 }
 
 /** The instance that owns a correlationId: its last hex digit modulo the number of instances (the load balancer routes by the same rule). */
@@ -109,7 +120,8 @@ export class GatewayRoutes {
     const parsed = this.parsed;
     const problem = parsePayment(body, parsed);
     if (problem !== null) return this.invalid(problem);
-    const { instances } = this.deps;
+    const { instances, fleet } = this.deps;
+    if (fleet !== null) return this.acceptInFleet(parsed, fleet);
     const owner = instances.length > 1 ? instances[ownerOf(parsed.id, instances.length)] : null;
     if (owner) {
       this.counters.forwarded++;
@@ -167,6 +179,38 @@ export class GatewayRoutes {
     return ACCEPTED;
   }
 
+  /**
+   * Fleet mode: the 202 comes once Redis holds the payment in the fleet's stream and its id in the
+   * accepted set (one script, atomic), so no host accepts it again; any host then settles it.
+   */
+  private acceptInFleet(parsed: ParsedPayment, fleet: FleetAccept): Reply | Promise<Reply> {
+    const { ledger, acceptedIds, signals } = this.deps;
+    const counters = this.counters;
+    if (ledger.free - signals.count(Counter.Waiting) <= this.ledgerReserve || !acceptedIds.hasRoom) {
+      counters.refused.capacity++;
+      return LEDGER_FULL;
+    }
+    // Seen here before: accepted in the fleet already, no round trip needed.
+    if (!acceptedIds.add(parsed.id, 0)) {
+      counters.repeated++;
+      return ACCEPTED;
+    }
+    const id = parsed.id.slice();
+    const acceptedAt = Math.max(Date.now(), signals.purgedAt + 1);
+    return fleet.accept(formatUuid(id, 0), parsed.cents, acceptedAt).then(
+      (queued) => {
+        if (queued) counters.accepted++;
+        else counters.repeated++;
+        return ACCEPTED;
+      },
+      () => {
+        acceptedIds.delete(id, 0);
+        counters.refused.redis_unreachable++;
+        return REDIS_UNREACHABLE;
+      },
+    );
+  }
+
   private journalErrorsLogged = 0;
 
   /** GET /metrics: this instance's numbers for Prometheus (not forwarded by the public load balancer). */
@@ -220,7 +264,8 @@ export class GatewayRoutes {
   health(): Reply {
     const { signals, ring } = this.deps;
     const processors = signals.snapshot() as Record<'default' | 'fallback', { failing: boolean }>;
-    const status = processors.default.failing && processors.fallback.failing ? 'degraded' : 'healthy';
+    const fleet = this.deps.fleet?.status();
+    const status = fleet && !fleet.connected ? 'redis-unreachable' : processors.default.failing && processors.fallback.failing ? 'degraded' : 'healthy';
     return reply(200, {
       status,
       processors,
@@ -235,6 +280,7 @@ export class GatewayRoutes {
         timedOutCalls: signals.count(Counter.TimedOut),
       },
       journal: this.deps.journal?.status() ?? { enabled: false },
+      ...(fleet ? { redis: fleet } : {}),
     });
   }
 

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, readSync, renameSync, truncateSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, truncateSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ACCEPTED, ATTEMPTED, DROPPED, PaymentTable, SETTLED } from './payment-table.ts';
 import { frameVersion, RECORD_BYTES, RecordFrame, RecordKind } from './record.ts';
@@ -312,7 +313,8 @@ export async function compactJournal(dir: string, segments: string[], options: C
       if (slot % TABLE_SLICE === TABLE_SLICE - 1) await options.pause();
     }
     spill();
-    fsyncSync(fd);
+    // On the thread pool: a flush to disk can take milliseconds, which the HTTP thread must not wait out.
+    await fsyncInBackground(fd);
     closeSync(fd);
     closed = true;
     // From the check to the unlinks, nothing awaits: a purge cannot come in between.
@@ -334,6 +336,8 @@ export async function compactJournal(dir: string, segments: string[], options: C
     throw error;
   }
 }
+
+const fsyncInBackground = promisify(fsync);
 
 function syncDirectory(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SettlementPolicy } from './policy.ts';
 import { Settler } from './settler.ts';
+import { FleetLog } from '../fleet/fleet-log.ts';
 
 /**
  * A payment worker: settles what it pulls from the ring, many calls in flight at once. It never
@@ -38,8 +39,10 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
     await createProcessorClient(config.processorClient, config.fallbackProcessorUrl, options),
   ] as const;
   const policy = new SettlementPolicy(signals, config, log);
+  // Fleet mode: attempts and outcomes go to the fleet's Redis, which any host reads; else to this instance's journal.
+  const fleetLog = config.redisUrl === null ? null : new FleetLog(config.redisUrl);
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
-  const settler = new Settler(ring, ledger, signals, policy, clients, config, log, journal);
+  const settler = new Settler(ring, ledger, signals, policy, clients, config, log, fleetLog ?? journal);
   postToParent({ type: 'ready', name });
 
   for (;;) {
@@ -61,7 +64,9 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const quietBy = Date.now() + config.processorTimeoutMs + 1000;
   while (settler.busy && Date.now() < quietBy) await sleep(HOLD_TICK_MS);
   settler.pump(); // writes the outcomes staged since the last pump
+  await fleetLog?.idle();
   postToParent({ type: 'drained', name, unsettled: settler.unsettled });
   journal?.close();
+  fleetLog?.close();
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
 }

@@ -6,8 +6,18 @@ import { CALL_OUTCOMES, Counter, type Signals } from '../health/signals.ts';
 import type { PayOutcome, ProcessorApi } from '../processors/client.ts';
 import { Deque } from './deque.ts';
 import { GRANTED_PROBE, REFUSED, type Grant, type SettlementPolicy } from './policy.ts';
-import type { JournalWriter } from '../journal/journal-writer.ts';
 import { RecordKind } from '../journal/record.ts';
+
+/**
+ * Where attempts and outcomes are made durable: the instance's file journal (flush is
+ * synchronous and throws when the write failed), or the fleet's Redis (flush returns a promise,
+ * rejected when it failed; undefined when nothing was staged). Either way, no call leaves before
+ * the flush holding its attempt has succeeded.
+ */
+export interface SettlementLog {
+  stage(kind: RecordKind, processor: number, id: Uint32Array, idIndex: number, cents: number, at: number): void;
+  flush(): Promise<void> | undefined | void;
+}
 
 /**
  * Carries each payment a worker took from the ring to exactly one recording by exactly one
@@ -96,6 +106,8 @@ export class Settler {
   private duplicatesLogged = 0;
   private purgesSeen: number;
   private stopped = false;
+  /** Payments whose calls wait for an asynchronous flush (fleet mode) of their attempts. */
+  private launching = 0;
 
   constructor(
     private readonly ring: PaymentRing,
@@ -105,14 +117,14 @@ export class Settler {
     private readonly clients: readonly [ProcessorApi, ProcessorApi],
     private readonly settings: SettlerSettings,
     private readonly log: Log,
-    /** Attempts and outcomes are journaled so a restart knows which processor may hold what. */
-    private readonly journal: JournalWriter | null = null,
+    /** Attempts and outcomes are journaled so a restart (or another host) knows which processor may hold what. */
+    private readonly journal: SettlementLog | null = null,
   ) {
     this.purgesSeen = signals.count(Counter.Purges);
   }
 
   private get inflight(): number {
-    return this.inflightCalls[DEFAULT].size + this.inflightCalls[FALLBACK].size + this.starting.length;
+    return this.inflightCalls[DEFAULT].size + this.inflightCalls[FALLBACK].size + this.starting.length + this.launching;
   }
 
   /** Payments this worker holds: waiting, in doubt, or with a call in flight. */
@@ -298,21 +310,52 @@ export class Settler {
   /** Writes what this pump staged, then starts the calls it decided: no call leaves before its attempt is journaled. */
   private startCalls(): void {
     const starting = this.starting;
-    if (!this.journalFlush()) {
-      // Their attempts may not be on disk: a restart would not know these calls. They wait instead.
-      for (let i = starting.length - 1; i >= 0; i--) {
-        const payment = starting[i]!;
-        payment.attempts.length -= 2;
-        this.policy.release(payment.callTarget, payment.callGrant);
-        this.signals.addCount(Counter.Waiting, 1);
-        this.wait(payment);
-      }
+    let flushed: Promise<void> | undefined | void;
+    try {
+      flushed = this.journal?.flush();
+    } catch (error) {
+      this.journalFailed(error);
+      this.holdBack(starting);
       starting.length = 0;
       return;
     }
+    if (flushed === undefined) {
+      this.launch(starting);
+      starting.length = 0;
+      return;
+    }
+    // A remote log: these calls leave once it holds their attempts; the next pump goes on meanwhile.
+    const batch = starting.splice(0);
+    this.launching += batch.length;
+    flushed.then(
+      () => {
+        this.launching -= batch.length;
+        this.launch(batch);
+      },
+      (error: unknown) => {
+        this.launching -= batch.length;
+        this.journalFailed(error);
+        this.holdBack(batch);
+        this.schedulePump();
+      },
+    );
+  }
+
+  /** Their attempts may not be durable: a restart (or another host) would not know these calls. They wait instead. */
+  private holdBack(payments: Pending[]): void {
+    for (let i = payments.length - 1; i >= 0; i--) {
+      const payment = payments[i]!;
+      payment.attempts.length -= 2;
+      this.policy.release(payment.callTarget, payment.callGrant);
+      this.signals.addCount(Counter.Waiting, 1);
+      this.waiting.pushFront(payment);
+    }
+  }
+
+  private launch(payments: readonly Pending[]): void {
     const now = this.signals.now();
-    for (let i = 0; i < starting.length; i++) {
-      const payment = starting[i]!;
+    for (let i = 0; i < payments.length; i++) {
+      const payment = payments[i]!;
       const target = payment.callTarget;
       const requestedAt = payment.callRequestedAt;
       const grant = payment.callGrant;
@@ -326,7 +369,6 @@ export class Settler {
         this.schedulePump();
       });
     }
-    starting.length = 0;
   }
 
   private settle(payment: Pending, target: ProcessorIndex, requestedAt: number, outcome: PayOutcome): void {
@@ -406,17 +448,9 @@ export class Settler {
     this.journal.stage(kind, processor, words, 0, payment.cents, requestedAt);
   }
 
-  /** False when the staged records could not all be written (a lost outcome only means a lookup on replay). */
-  private journalFlush(): boolean {
-    if (this.journal === null) return true;
-    try {
-      this.journal.flush();
-      return true;
-    } catch (error) {
-      this.signals.addCount(Counter.JournalWriteErrors, 1);
-      if (this.journalErrors++ < 10) this.log(`journal write failed, calls wait: ${error instanceof Error ? error.message : String(error)}`);
-      return false;
-    }
+  private journalFailed(error: unknown): void {
+    this.signals.addCount(Counter.JournalWriteErrors, 1);
+    if (this.journalErrors++ < 10) this.log(`journal write failed, calls wait: ${error instanceof Error ? error.message : String(error)}`);
   }
 
   /** Asks the doubted processor whether it holds the payment, and with which requestedAt. */
