@@ -79,7 +79,14 @@ for (const journaled of [false, true]) {
   const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '10000', JOURNAL_DIR: 'off' }));
   const acceptedIds = new IdSet();
   const journal = journaled ? new InstanceJournal(mkdtempSync(join(tmpdir(), 'bench-journal-')), 0, attached.ledger, acceptedIds, () => {}) : null;
-  const routes = new GatewayRoutes({ ...attached, acceptedIds, journal, ledgerReader: new LocalLedger(attached.ledger, () => {}), instances: [null], fleet: null });
+  const routes = new GatewayRoutes({
+    ...attached,
+    acceptedIds,
+    journal,
+    ledgerReader: new LocalLedger(attached.ledger, () => {}),
+    instances: [null],
+    fleet: null,
+  });
   // One body whose first 8 id digits are rewritten per call: every call is a new payment.
   const body = new TextEncoder().encode('{"correlationId":"00000000-7d26-4d9d-aa19-4dc1c7cf60b3","amount":19.90}');
   const hex = new TextEncoder().encode('0123456789abcdef');

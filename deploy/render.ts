@@ -5,6 +5,10 @@
  */
 import {
   MB,
+  fleet,
+  fleetGatewayEnv,
+  fleetGateways,
+  fleetLimits,
   gatewayEnv,
   journalVolume,
   socketPath,
@@ -22,6 +26,13 @@ export interface LbOptions {
   socketDir: string;
   /** Address to listen on: `:9999` (all interfaces) or `127.0.0.1:9999`. */
   listen: string;
+  /** The gateways behind it (default: the embedded deployment's). */
+  gateways?: readonly GatewayInstance[];
+  /**
+   * Send each payment to the instance owning its correlationId (embedded deployment, default);
+   * false for a fleet on Redis, where any host accepts any payment.
+   */
+  routeByOwner?: boolean;
 }
 
 export interface NginxOptions extends LbOptions {
@@ -36,12 +47,23 @@ const lb = topology.loadBalancer;
 /** HAProxy: one thread, keep-alive on both sides, connections to the gateways reused, no logs. */
 export function renderHaproxy(options: LbOptions): string {
   const check = lb.healthCheck;
-  const servers = topology.gateways.map((gateway) => `    server ${gateway.name} unix@${socketPath(gateway, options.socketDir)}`);
-  const instances = topology.gateways.length;
-  const ownerRules = topology.gateways.map((gateway, index) => {
+  const gateways = options.gateways ?? topology.gateways;
+  const servers = gateways.map((gateway) => `    server ${gateway.name} unix@${socketPath(gateway, options.socketDir)}`);
+  const instances = gateways.length;
+  const ownerRules = gateways.map((gateway, index) => {
     const digits = Array.from({ length: 16 }, (_, digit) => digit).filter((digit) => digit % instances === index);
     return `    use-server ${gateway.name} if { var(txn.id_digit) -m str ${digits.map((digit) => digit.toString(16)).join(' ')} }`;
   });
+  const routing =
+    options.routeByOwner === false
+      ? ['    # A fleet on Redis: any host accepts any payment (Redis tells duplicates apart).']
+      : [
+          '    # A payment goes straight to the instance that owns its correlationId (the last hex digit',
+          "    # modulo the number of instances, as the gateways' ownerOf): no forwarding between them.",
+          '    option http-buffer-request',
+          "    http-request set-var(txn.id_digit) req.body,json_query('$.correlationId'),bytes(35,1),lower if { path /payments } { method POST }",
+          ...ownerRules,
+        ];
   return [
     `# ${GENERATED_NOTE}`,
     '# The gateways listen on unix sockets; /internal/* (between instances) is never forwarded.',
@@ -77,11 +99,7 @@ export function renderHaproxy(options: LbOptions): string {
     '',
     'backend gateways',
     '    balance roundrobin',
-    '    # A payment goes straight to the instance that owns its correlationId (the last hex digit',
-    "    # modulo the number of instances, as the gateways' ownerOf): no forwarding between them.",
-    '    option http-buffer-request',
-    "    http-request set-var(txn.id_digit) req.body,json_query('$.correlationId'),bytes(35,1),lower if { path /payments } { method POST }",
-    ...ownerRules,
+    ...routing,
     '    option httpchk',
     `    http-check send meth GET uri ${check.path} ver HTTP/1.1 hdr host load-balancer`,
     '    http-check expect status 200',
@@ -97,7 +115,9 @@ export function renderHaproxy(options: LbOptions): string {
  */
 export function renderNginx(options: NginxOptions): string {
   const run = options.runDir.replace(/\/$/, '');
-  const servers = topology.gateways.map((gateway) => `        server unix:${socketPath(gateway, options.socketDir)} max_fails=1 fail_timeout=2s;`);
+  const servers = (options.gateways ?? topology.gateways).map(
+    (gateway) => `        server unix:${socketPath(gateway, options.socketDir)} max_fails=1 fail_timeout=2s;`,
+  );
   // Each public route is an exact location forwarding the normalised path itself (not the raw
   // request line), so a gateway only ever sees one of these paths.
   const routes = topology.publicRoutes.flatMap((route) => [`        location = ${route} {`, `            proxy_pass http://gateways${route};`, '        }']);
@@ -279,11 +299,96 @@ function scalar(value: unknown): string {
   throw new Error(`toYaml: cannot write ${typeof value}`);
 }
 
+export const CONTAINER_FLEET_HAPROXY = { path: 'deploy/haproxy.redis.cfg', mountedAt: CONTAINER_HAPROXY.mountedAt };
+export const FLEET_COMPOSE = 'docker-compose.redis.yml';
+
+/**
+ * docker-compose.redis.yml: the fleet shape (issue 15), HAProxy in front of `fleet.hosts` gateway
+ * hosts sharing one Redis with append-only persistence (fsync every second) on a volume of its own.
+ */
+export function fleetComposeModel(hosts: number = fleet.hosts): Record<string, unknown> {
+  const c = topology.container;
+  const gateways = fleetGateways(hosts);
+  const socketMount = `${c.socketVolume}:${c.socketDir}`;
+  const redisUrl = `redis://${fleet.redis.name}:${fleet.redis.port}`;
+  const gateway = (instance: GatewayInstance) => ({
+    build: { context: '.', dockerfile: 'Dockerfile' },
+    image: c.image,
+    hostname: instance.name,
+    environment: fleetGatewayEnv(instance, gateways, c.socketDir, redisUrl, topology.processors as ProcessorUrls),
+    volumes: [socketMount],
+    networks: [c.processorNetwork, 'fleet'],
+    depends_on: [fleet.redis.name],
+    restart: 'unless-stopped',
+    stop_grace_period: '15s',
+    deploy: limitsOf(instance.limits),
+  });
+  return {
+    name: 'payment-gateway-fleet',
+    services: {
+      [lb.name]: {
+        image: lb.images.haproxy,
+        user: `${c.uid}:${c.gid}`,
+        volumes: [`./${CONTAINER_FLEET_HAPROXY.path}:${CONTAINER_FLEET_HAPROXY.mountedAt}:ro`, socketMount],
+        ports: [`${topology.publicPort}:${topology.publicPort}`],
+        networks: [c.frontNetwork],
+        depends_on: gateways.map((g) => g.name),
+        restart: 'unless-stopped',
+        deploy: limitsOf(lb.limits),
+      },
+      [fleet.redis.name]: {
+        image: fleet.redis.image,
+        // noeviction: at its memory limit Redis refuses writes (payments get 503) rather than forget accepted ids.
+        command: [
+          'redis-server',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--save',
+          '',
+          '--dir',
+          fleet.redis.dataDir,
+          '--maxmemory',
+          `${fleet.redis.limits.memoryMb - 56}mb`,
+          '--maxmemory-policy',
+          'noeviction',
+        ],
+        volumes: [`redis-data:${fleet.redis.dataDir}`],
+        networks: ['fleet'],
+        restart: 'unless-stopped',
+        deploy: limitsOf(fleet.redis.limits),
+      },
+      ...Object.fromEntries(gateways.map((instance) => [instance.name, gateway(instance)])),
+    },
+    volumes: {
+      [c.socketVolume]: { driver: 'local', driver_opts: { type: 'tmpfs', device: 'tmpfs', o: `size=1m,uid=${c.uid},gid=${c.gid},mode=0770` } },
+      'redis-data': { driver: 'local' },
+    },
+    networks: {
+      [c.frontNetwork]: { driver: 'bridge' },
+      fleet: { driver: 'bridge' },
+      [c.processorNetwork]: { external: true },
+    },
+  };
+}
+
+export function renderFleetCompose(hosts: number = fleet.hosts): string {
+  const parts = fleetLimits(hosts).map(({ name, limits }) => `${name} ${limits.cpus} CPU / ${limits.memoryMb}MB`);
+  return `# ${GENERATED_NOTE}\n# The fleet shape on Redis (README, "Many hosts on Redis"): ${parts.join(', ')}.\n${toYaml(fleetComposeModel(hosts))}`;
+}
+
+export function containerFleetHaproxy(hosts: number = fleet.hosts): string {
+  return renderHaproxy({ socketDir: topology.container.socketDir, listen: `:${topology.publicPort}`, gateways: fleetGateways(hosts), routeByOwner: false });
+}
+
 /** Every file deploy/generate.ts writes, relative to the repository root, with its content. */
 export function generatedFiles(): { path: string; content: string }[] {
   return [
     { path: CONTAINER_HAPROXY.path, content: containerHaproxy() },
     { path: CONTAINER_NGINX.path, content: containerNginx() },
     { path: 'docker-compose.yml', content: renderCompose() },
+    { path: CONTAINER_FLEET_HAPROXY.path, content: containerFleetHaproxy() },
+    { path: FLEET_COMPOSE, content: renderFleetCompose() },
   ];
 }

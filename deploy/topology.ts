@@ -95,6 +95,57 @@ export const topology = {
   } as Record<string, string>,
 } as const;
 
+/**
+ * The fleet shape (issue 15, REDIS_URL): gateway hosts that share one Redis instead of talking to
+ * each other. Any host accepts any payment (Redis decides duplicates), so the load balancer only
+ * spreads requests. Each host would be a machine of its own; here each gets the limits of one
+ * embedded instance, and Redis its own (appendonly, fsync every second: see the README).
+ */
+export const fleet = {
+  hosts: 3,
+  gatewayLimits: { cpus: 0.65, memoryMb: 160 } satisfies Limits,
+  redis: { name: 'redis', image: 'redis:7.0-alpine', port: 6379, limits: { cpus: 0.5, memoryMb: 256 } satisfies Limits, dataDir: '/data' },
+} as const;
+
+/** The gateway hosts of a fleet of `hosts`. */
+export function fleetGateways(hosts: number): GatewayInstance[] {
+  return Array.from({ length: hosts }, (_, index) => ({
+    name: `gateway-${index + 1}`,
+    socket: `gateway-${index + 1}.sock`,
+    healthPoll: true,
+    limits: fleet.gatewayLimits,
+  }));
+}
+
+/** The environment of one fleet host: its socket, the fleet's Redis, its place in the fleet; no journal (Redis is the record). */
+export function fleetGatewayEnv(
+  instance: GatewayInstance,
+  gateways: readonly GatewayInstance[],
+  socketDir: string,
+  redisUrl: string,
+  processors: ProcessorUrls = topology.processors,
+): Record<string, string> {
+  return {
+    ...topology.gatewayEnv,
+    SOCKET_PATH: socketPath(instance, socketDir),
+    JOURNAL_DIR: 'off',
+    REDIS_URL: redisUrl,
+    FLEET_SIZE: String(gateways.length),
+    INSTANCE_INDEX: String(gateways.findIndex((other) => other.name === instance.name)),
+    DEFAULT_PROCESSOR_URL: processors.default,
+    FALLBACK_PROCESSOR_URL: processors.fallback,
+  };
+}
+
+/** Every service of a fleet of `hosts` with its limits, load balancer first. */
+export function fleetLimits(hosts: number): { name: string; limits: Limits }[] {
+  return [
+    { name: topology.loadBalancer.name, limits: topology.loadBalancer.limits },
+    { name: fleet.redis.name, limits: fleet.redis.limits },
+    ...fleetGateways(hosts).map(({ name, limits }) => ({ name, limits })),
+  ];
+}
+
 export interface ProcessorUrls {
   default: string;
   fallback: string;

@@ -17,7 +17,22 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { StackCgroups, cgroupsUnavailable } from '../deploy/cgroup.ts';
 import { renderHaproxy, renderNginx } from '../deploy/render.ts';
-import { BUDGET, allLimits, gatewayEnv, joinPath, socketPath, topology, type LoadBalancerKind, type ProcessorUrls } from '../deploy/topology.ts';
+import {
+  BUDGET,
+  allLimits,
+  fleet,
+  fleetGatewayEnv,
+  fleetGateways,
+  fleetLimits,
+  gatewayEnv,
+  joinPath,
+  socketPath,
+  topology,
+  type GatewayInstance,
+  type LoadBalancerKind,
+  type Limits,
+  type ProcessorUrls,
+} from '../deploy/topology.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 
@@ -28,6 +43,8 @@ export interface StackOptions {
   runDir: string;
   cgroups: boolean;
   exitOnStdinClose: boolean;
+  /** Fleet mode: gateway hosts sharing a local redis-server (null: the embedded deployment). */
+  redis: { hosts: number; port: number } | null;
   help: boolean;
 }
 
@@ -43,6 +60,10 @@ balancer on the public port, within ${BUDGET.cpus} CPU and ${BUDGET.memoryMb} MB
   --run-dir DIR           sockets, configs, stack.json (default .run/stack)
   --no-cgroups            do not create cgroups even as root
   --exit-on-stdin-close   stop when stdin closes (for a parent that may die)
+  --redis                 the fleet shape: gateway hosts sharing a local redis-server
+                          (append-only, fsync every second, data under the run directory)
+  --hosts N               gateway hosts with --redis (default ${fleet.hosts})
+  --redis-port N          redis-server's port with --redis (default 6380)
   -h, --help              this text
 
 The simulator, when started here, listens on SIM_DEFAULT_PORT (8001) and
@@ -59,6 +80,9 @@ export const STACK_ARGS = {
   'run-dir': { type: 'string' },
   'no-cgroups': { type: 'boolean' },
   'exit-on-stdin-close': { type: 'boolean' },
+  redis: { type: 'boolean' },
+  hosts: { type: 'string' },
+  'redis-port': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -74,7 +98,7 @@ export function parseStackArgs(argv: readonly string[]): StackOptions {
     if (message.includes('does not take an argument')) throw new StackUsageError(`${arg} takes no value`);
     throw new StackUsageError(`unknown option "${arg}"`);
   }
-  const value = (name: 'lb' | 'port' | 'host' | 'run-dir'): string | undefined => {
+  const value = (name: 'lb' | 'port' | 'host' | 'run-dir' | 'hosts' | 'redis-port'): string | undefined => {
     const v = values[name];
     if (v === '') throw new StackUsageError(`--${name} needs a value`);
     return v;
@@ -86,8 +110,20 @@ export function parseStackArgs(argv: readonly string[]): StackOptions {
     runDir: resolve(process.cwd(), value('run-dir') ?? resolve(ROOT, '.run/stack')),
     cgroups: values['no-cgroups'] !== true,
     exitOnStdinClose: values['exit-on-stdin-close'] === true,
+    redis: null,
     help: values.help === true,
   };
+  const hosts = value('hosts');
+  const redisPort = value('redis-port');
+  if (values.redis === true) {
+    if (hosts !== undefined && (!/^\d+$/.test(hosts) || Number(hosts) < 1 || Number(hosts) > 16))
+      throw new StackUsageError(`--hosts must be 1 to 16, got "${hosts}"`);
+    if (redisPort !== undefined && (!/^\d+$/.test(redisPort) || Number(redisPort) < 1 || Number(redisPort) > 65535))
+      throw new StackUsageError(`--redis-port must be a port number, got "${redisPort}"`);
+    options.redis = { hosts: hosts === undefined ? fleet.hosts : Number(hosts), port: redisPort === undefined ? 6380 : Number(redisPort) };
+  } else if (hosts !== undefined || redisPort !== undefined) {
+    throw new StackUsageError('--hosts and --redis-port go with --redis (the embedded deployment has its two instances)');
+  }
   const lb = value('lb');
   if (lb !== undefined) {
     if (lb !== 'haproxy' && lb !== 'nginx') throw new StackUsageError(`--lb must be haproxy or nginx, got "${lb}"`);
@@ -139,7 +175,13 @@ export async function runStack(options: StackOptions): Promise<void> {
   const say = (line: string) => console.log(`[stack] ${line}`);
   let stopping = false;
   let cgroups: StackCgroups | null = null;
-  const sockets = topology.gateways.map((gateway) => socketPath(gateway, options.runDir));
+  const gatewayList: readonly GatewayInstance[] = options.redis ? fleetGateways(options.redis.hosts) : topology.gateways;
+  const limits = options.redis ? fleetLimits(options.redis.hosts) : allLimits();
+  // A fleet's hosts would be machines of their own: its budget is the sum of its services' limits.
+  const budget: Limits = options.redis
+    ? { cpus: limits.reduce((sum, l) => sum + Math.round(l.limits.cpus * 100), 0) / 100, memoryMb: limits.reduce((sum, l) => sum + l.limits.memoryMb, 0) }
+    : BUDGET;
+  const sockets = gatewayList.map((gateway) => socketPath(gateway, options.runDir));
 
   function start(name: string, cmd: string[], env: Record<string, string>, essential: boolean, inCgroup: boolean): Service {
     const command = inCgroup && cgroups ? cgroups.wrapCommand(name, cmd) : cmd;
@@ -198,8 +240,8 @@ export async function runStack(options: StackOptions): Promise<void> {
       // against processors still up), then the simulator.
       const stages: [string[], number][] = [
         [[topology.loadBalancer.name], 5000],
-        [topology.gateways.map((g) => g.name), 20_000],
-        [['simulator'], 5000],
+        [gatewayList.map((g) => g.name), 20_000],
+        [['simulator', fleet.redis.name], 5000],
       ];
       for (const [names, graceMs] of stages) {
         await Promise.all(services.filter((s) => names.includes(s.name)).map((service) => terminate(service, graceMs)));
@@ -285,11 +327,11 @@ export async function runStack(options: StackOptions): Promise<void> {
     if (options.cgroups) {
       const unavailable = cgroupsUnavailable();
       if (unavailable === null) {
-        cgroups = StackCgroups.create(BUDGET, allLimits());
-        const parts = allLimits().map(({ name, limits }) => `${name} ${limits.cpus} CPU/${limits.memoryMb} MB`);
-        say(`cgroups: ${BUDGET.cpus} CPU and ${BUDGET.memoryMb} MB in total (${parts.join(', ')}) in ${cgroups.limitsDescription()}`);
+        cgroups = StackCgroups.create(budget, limits);
+        const parts = limits.map(({ name, limits }) => `${name} ${limits.cpus} CPU/${limits.memoryMb} MB`);
+        say(`cgroups: ${budget.cpus} CPU and ${budget.memoryMb} MB in total (${parts.join(', ')}) in ${cgroups.limitsDescription()}`);
       } else {
-        say(`${unavailable}: running WITHOUT cgroup limits (the ${BUDGET.cpus} CPU / ${BUDGET.memoryMb} MB budget is not enforced)`);
+        say(`${unavailable}: running WITHOUT cgroup limits (the ${budget.cpus} CPU / ${budget.memoryMb} MB budget is not enforced)`);
       }
     } else {
       say(`--no-cgroups: running without cgroup limits`);
@@ -329,8 +371,32 @@ export async function runStack(options: StackOptions): Promise<void> {
     } else if (existsSync(journalRoot)) {
       say(`journals kept in ${journalRoot} (the gateways replay them; delete it to start afresh)`);
     }
-    const gateways = topology.gateways.map((gateway) =>
-      start(gateway.name, [bun, 'src/gateway/main.ts'], gatewayEnv(gateway, options.runDir, joinPath(journalRoot, gateway.name), processors), false, true),
+    let redisUrl: string | null = null;
+    if (options.redis) {
+      const redisBinary = findBinary('redis-server');
+      if (redisBinary === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
+      // Persistence on: a 202 is as durable as the append-only file (see the README). Against a
+      // simulator started here (empty), start from empty data, as with the journals.
+      const dataDir = joinPath(options.runDir, 'redis');
+      if (startedSimulator) rmSync(dataDir, { recursive: true, force: true });
+      mkdirSync(dataDir, { recursive: true });
+      const port = String(options.redis.port);
+      const args = ['--port', port, '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', dataDir];
+      const redis = start(fleet.redis.name, [redisBinary, ...args, '--maxmemory-policy', 'noeviction'], {}, true, true);
+      await waitForLine(redis, /Ready to accept connections/);
+      redisUrl = `redis://127.0.0.1:${port}`;
+      say(`redis-server on ${redisUrl}, append-only data in ${dataDir}`);
+    }
+    const gateways = gatewayList.map((gateway) =>
+      start(
+        gateway.name,
+        [bun, 'src/gateway/main.ts'],
+        redisUrl !== null
+          ? fleetGatewayEnv(gateway, gatewayList, options.runDir, redisUrl, processors)
+          : gatewayEnv(gateway, options.runDir, joinPath(journalRoot, gateway.name), processors),
+        false,
+        true,
+      ),
     );
     await Promise.all(gateways.map((gateway) => waitForLine(gateway, /gateway listening on/)));
 
@@ -338,7 +404,7 @@ export async function runStack(options: StackOptions): Promise<void> {
     let lbCommand: string[];
     if (options.lb === 'haproxy') {
       const config = joinPath(options.runDir, 'haproxy.cfg');
-      writeFileSync(config, renderHaproxy({ socketDir: options.runDir, listen }));
+      writeFileSync(config, renderHaproxy({ socketDir: options.runDir, listen, gateways: gatewayList, routeByOwner: options.redis === null }));
       lbCommand = [lbBinary, '-f', config, '-db'];
     } else {
       const nginxDir = joinPath(options.runDir, 'nginx');
@@ -346,7 +412,7 @@ export async function runStack(options: StackOptions): Promise<void> {
       const config = joinPath(nginxDir, 'nginx.conf');
       // As root, the worker would otherwise run as nobody and could not open the root-owned sockets.
       const user = process.getuid?.() === 0 ? 'root root' : undefined;
-      writeFileSync(config, renderNginx({ socketDir: options.runDir, listen, runDir: nginxDir, user }));
+      writeFileSync(config, renderNginx({ socketDir: options.runDir, listen, runDir: nginxDir, user, gateways: gatewayList }));
       lbCommand = [lbBinary, '-p', `${nginxDir}/`, '-e', 'stderr', '-c', config, '-g', 'daemon off;'];
     }
     const lbService = start(topology.loadBalancer.name, lbCommand, {}, true, true);
@@ -368,10 +434,10 @@ export async function runStack(options: StackOptions): Promise<void> {
       runDir: options.runDir,
       processors,
       services: services.map((s) => {
-        const index = topology.gateways.findIndex((g) => g.name === s.name);
+        const index = gatewayList.findIndex((g) => g.name === s.name);
         return index >= 0 ? { name: s.name, pid: s.proc.pid, socket: sockets[index] } : { name: s.name, pid: s.proc.pid };
       }),
-      cgroups: cgroups ? { name: cgroups.name, dirs: Object.fromEntries(allLimits().map(({ name }) => [name, cgroups!.dirs(name)])) } : null,
+      cgroups: cgroups ? { name: cgroups.name, dirs: Object.fromEntries(limits.map(({ name }) => [name, cgroups!.dirs(name)])) } : null,
     };
     writeFileSync(joinPath(options.runDir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
     for (const s of info.services) say(`${s.name} pid ${s.pid}${s.socket ? ` on ${s.socket}` : ''}`);

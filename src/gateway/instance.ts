@@ -80,11 +80,8 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
           url: config.redisUrl,
           consumer: `host-${config.instanceIndex}`,
           ring: attached.ring,
-          purgeLocal(at) {
-            attached.signals.purge(Math.max(at, attached.signals.purgedAt));
-            attached.ledger.purge();
-            acceptedIds.clear();
-          },
+          // Workers forget what they hold that was accepted up to the fleet's purge (see Settler).
+          purgeLocal: (at) => attached.signals.purge(Math.max(at, attached.signals.purgedAt)),
           log,
         });
   const routes: GatewayRoutes = new GatewayRoutes({
@@ -123,16 +120,19 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
   for (let i = 1; i <= config.paymentWorkers; i++) await startWorker(entries.payment, `payment-worker-${i}`, i);
   await startWorker(entries.health, 'health-worker', 0);
   void journal?.requeue(attached.ring);
-  await fleet?.start();
+  // Serves at once: until Redis is reachable, payments get 503 and /health says why.
+  void fleet?.start();
 
   return {
     config,
     routes,
     describe(where) {
-      const peerNote = peers.length > 0 ? `, peers ${config.peers.join(' ')}` : fleet ? `, fleet host ${config.instanceIndex} of ${config.instances} on Redis` : '';
+      const peerNote =
+        peers.length > 0 ? `, peers ${config.peers.join(' ')}` : fleet ? `, fleet host ${config.instanceIndex} of ${config.instances} on Redis` : '';
       return `gateway listening on ${where} (default ${config.defaultProcessorUrl}, fallback ${config.fallbackProcessorUrl}, ${config.paymentWorkers} payment workers${peerNote})`;
     },
     async drain() {
+      fleet?.stopFeeding();
       const allDrained = new Promise<void>((resolve) => (onAllDrained = resolve));
       for (const worker of workers) worker.postMessage({ type: 'drain', deadlineMs: Date.now() + config.shutdownGraceMs } satisfies ToWorker);
       await Promise.race([allDrained, sleep(config.shutdownGraceMs + 2000)]);
@@ -150,7 +150,11 @@ export function stopOnSignals(instance: Instance, stopAccepting: () => void): vo
     log(`${signal}: no longer accepting; settling what is queued (up to ${instance.config.shutdownGraceMs} ms)`);
     stopAccepting();
     const unsettled = await instance.drain();
-    const fate = instance.config.journalDir ? 'they stay in the journal for the next start' : 'JOURNAL_DIR=off: they are lost';
+    const fate = instance.config.redisUrl
+      ? "they stay pending in the fleet's stream: another host takes them over"
+      : instance.config.journalDir
+        ? 'they stay in the journal for the next start'
+        : 'JOURNAL_DIR=off: they are lost';
     log(unsettled > 0 ? `stopped with ${unsettled} accepted payments not settled (${fate})` : 'stopped; every accepted payment is settled');
     process.exit(0);
   };

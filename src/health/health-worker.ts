@@ -77,7 +77,7 @@ function start(sharedState: Parameters<typeof attachSharedState>[0], name: strin
   const fleet = (link: RedisLink, processor: ProcessorIndex, client: ProcessorApi) => {
     const tick = async () => {
       try {
-        const lease = await link.send('SET', [KEYS.healthGate(processor), name, 'NX', 'PX', String(config.healthIntervalMs)]);
+        const lease = await link.send('SET', [KEYS.healthGate(processor), `host-${config.instanceIndex}`, 'NX', 'PX', String(config.healthIntervalMs)]);
         if (lease === 'OK') {
           const report = await client.health();
           if (report.kind === 'health') {

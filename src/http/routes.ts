@@ -182,29 +182,19 @@ export class GatewayRoutes {
   /**
    * Fleet mode: the 202 comes once Redis holds the payment in the fleet's stream and its id in the
    * accepted set (one script, atomic), so no host accepts it again; any host then settles it.
+   * Capacity is Redis's: at its memory limit (noeviction) the write fails and the answer is a 503.
    */
-  private acceptInFleet(parsed: ParsedPayment, fleet: FleetAccept): Reply | Promise<Reply> {
-    const { ledger, acceptedIds, signals } = this.deps;
+  private acceptInFleet(parsed: ParsedPayment, fleet: FleetAccept): Promise<Reply> {
     const counters = this.counters;
-    if (ledger.free - signals.count(Counter.Waiting) <= this.ledgerReserve || !acceptedIds.hasRoom) {
-      counters.refused.capacity++;
-      return LEDGER_FULL;
-    }
-    // Seen here before: accepted in the fleet already, no round trip needed.
-    if (!acceptedIds.add(parsed.id, 0)) {
-      counters.repeated++;
-      return ACCEPTED;
-    }
-    const id = parsed.id.slice();
-    const acceptedAt = Math.max(Date.now(), signals.purgedAt + 1);
-    return fleet.accept(formatUuid(id, 0), parsed.cents, acceptedAt).then(
+    // Strictly after this host's last purge (the accept script also keeps it after the fleet's).
+    const acceptedAt = Math.max(Date.now(), this.deps.signals.purgedAt + 1);
+    return fleet.accept(formatUuid(parsed.id, 0), parsed.cents, acceptedAt).then(
       (queued) => {
         if (queued) counters.accepted++;
         else counters.repeated++;
         return ACCEPTED;
       },
       () => {
-        acceptedIds.delete(id, 0);
         counters.refused.redis_unreachable++;
         return REDIS_UNREACHABLE;
       },

@@ -8,9 +8,11 @@ import { Breaker, Counter, Field, Time, type Signals } from '../health/signals.t
  * settled costs everything. So:
  *   1. Default takes every payment it can: its breaker is closed (or a probe is due) and it has a
  *      free in-flight slot (this instance's share of the processor's concurrency).
- *   2. Default working but saturated (slow: every slot busy): a payment waits only while its
- *      expected settlement (its age + its place in line x latency / slots) fits the hold budget;
- *      the overflow beyond that goes to a healthy, fast fallback at once.
+ *   2. Default working but saturated (slow: every slot busy): a payment waits only while what it
+ *      would wait more for default than for fallback (its place in line x latency / slots, plus
+ *      default's latency, minus fallback's) fits the hold budget; the overflow beyond that goes to
+ *      a healthy, fast fallback at once. A default slower than such a fallback by more than the
+ *      hold gets only what fallback cannot take.
  *   3. Default failing: a payment waits up to the hold budget, `maxHoldMs`, which by default is the
  *      expected-value rule of config/env.ts (`expectedValueHoldMs`: longer when fallback costs much
  *      more than default), then goes to a healthy, fast fallback.
@@ -123,17 +125,34 @@ export class SettlementPolicy {
   }
 
   /**
-   * Whether the youngest payment of this worker's line should stop waiting for a saturated default:
-   * its own expected settlement (`ageMs` + its `place` in line × the pace of one slot) passes the
-   * hold budget, or that of the payments `queuedBehind` it (still in the ring, this worker's share)
-   * would. Either way the line is longer than default can serve within the budget: its youngest
-   * leaves now, so the overflow goes to fallback at once instead of aging out the hold in the ring.
+   * Whether the youngest payment of this worker's line (at `place`, with `queuedBehind` more of
+   * this worker's share still in the ring) should stop waiting for a saturated or slow default:
+   * what the last of them would wait more by staying for default (its place in line × the pace of
+   * one slot, plus default's latency) than by going to fallback (fallback's latency) passes the
+   * hold budget. Then the line is longer than default can serve in time, and its youngest leaves
+   * now: the overflow goes to fallback at once instead of aging out the hold in the ring.
    */
-  overflows(place: number, ageMs: number, queuedBehind = 0): boolean {
+  overflows(place: number, queuedBehind = 0): boolean {
     const slotsOfThisWorker = Math.max(1, this.settings.maxInflightPerProcessor / this.settings.paymentWorkers);
-    // Its usual pace (the last answer), not the recent peak: a peak is for dating, where too early costs an audit.
-    const perPlaceMs = Math.max(1, this.signals.latencyEstimate(DEFAULT)) / slotsOfThisWorker;
-    return Math.max(ageMs + place * perPlaceMs, (place + queuedBehind) * perPlaceMs) > this.settings.maxHoldMs;
+    // Usual paces (the last answers), not recent peaks: a peak is for dating, where too early costs an audit.
+    const defaultMs = Math.max(1, this.signals.latencyEstimate(DEFAULT));
+    const extraMs = ((place + queuedBehind) * defaultMs) / slotsOfThisWorker + defaultMs - this.signals.latencyEstimate(FALLBACK);
+    return extraMs > this.settings.maxHoldMs;
+  }
+
+  /**
+   * Default works but is slower than a healthy, fast fallback by more than the hold budget: even a
+   * payment first in line would wait longer for it than holding pays (the same expected-value rule).
+   */
+  defaultTooSlow(now: number): boolean {
+    const s = this.signals;
+    return (
+      s.latencyEstimate(DEFAULT) - s.latencyEstimate(FALLBACK) > this.settings.maxHoldMs &&
+      s.latencyEstimate(FALLBACK) <= this.settings.latencyThresholdMs &&
+      s.get(FALLBACK, Field.Breaker) === Breaker.Closed &&
+      !s.reportedFailing(FALLBACK) &&
+      now >= s.time(FALLBACK, Time.BackoffUntil)
+    );
   }
 
   /** Whether a payment default cannot take (failing, stalled) has waited as long as it pays to. */
@@ -194,9 +213,12 @@ export class SettlementPolicy {
     if (failures >= this.settings.breakerFailureThreshold) this.open(processor, now, `${failures} consecutive failures, last: ${reason}`);
   }
 
-  /** A call got no answer in time: the processor is slow (it may still record it), not failing. */
+  /**
+   * A call got no answer in time: the processor is slow (it may still record it), not failing.
+   * A timeout says "at least this long": it never lowers a higher estimate (a health report's).
+   */
   recordTimeout(processor: ProcessorIndex, latencyMs: number): void {
-    this.signals.observeLatency(processor, latencyMs);
+    this.signals.observeLatency(processor, Math.max(latencyMs, this.signals.latencyEstimate(processor)));
     this.signals.addCount(Counter.TimedOut, 1);
     this.noteSlowness(processor, latencyMs);
   }

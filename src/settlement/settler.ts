@@ -111,7 +111,8 @@ export class Settler {
 
   constructor(
     private readonly ring: PaymentRing,
-    private readonly ledger: SharedLedger,
+    /** This instance's ledger; null in fleet mode, where the settled record (the log's LOG script) counts it in Redis. */
+    private readonly ledger: SharedLedger | null,
     private readonly signals: Signals,
     private readonly policy: SettlementPolicy,
     private readonly clients: readonly [ProcessorApi, ProcessorApi],
@@ -169,35 +170,22 @@ export class Settler {
   private sendWaiting(now: number): void {
     const waiting = this.waiting;
     const policy = this.policy;
-    // Default first, oldest first.
-    while (waiting.length > 0) {
-      const grant = policy.grant(DEFAULT, now, this.oldestInflightAge(DEFAULT, now));
-      if (grant === REFUSED) break;
-      if (grant === GRANTED_PROBE) {
-        // A probe may fail or hang: it goes with the youngest payment, and never with one that
-        // already spent time in doubt (it would go back there, again and again, while the rest move on).
-        if (waiting.peekBack()!.attempts.length > 0) {
-          policy.release(DEFAULT, grant);
-          break;
-        }
-        this.send(waiting.pop()!, DEFAULT, grant);
-        continue;
-      }
-      policy.defaultTook();
-      this.send(waiting.shift()!, DEFAULT, grant);
-    }
-    if (waiting.length === 0) return;
+    const oldestDefault = this.oldestInflightAge(DEFAULT, now);
     const oldestFallback = this.oldestInflightAge(FALLBACK, now);
-    if (policy.defaultSaturated(now, this.oldestInflightAge(DEFAULT, now))) {
+    // Default first, oldest first; unless default is slower than fallback by more than the hold
+    // is worth: then fallback first, and default takes what fallback cannot.
+    const fallbackFirst = policy.defaultTooSlow(now);
+    if (!fallbackFirst) this.sendToDefault(now, oldestDefault);
+    if (waiting.length === 0) return;
+    if (fallbackFirst || policy.defaultSaturated(now, oldestDefault)) {
       // Default works at its own pace: the youngest wait longest, so the overflow leaves from the back.
-      while (waiting.length > 0) {
-        const youngest = waiting.peekBack()!;
-        const age = now - youngest.heldSince;
-        if (!policy.overflows(waiting.length, age, Math.ceil(this.ring.size / this.settings.paymentWorkers))) break;
-        const grant = policy.grantFallback(now, age, oldestFallback);
+      const queuedBehind = Math.ceil(this.ring.size / this.settings.paymentWorkers);
+      while (waiting.length > 0 && policy.overflows(waiting.length, queuedBehind)) {
+        const grant = policy.grantFallback(now, now - waiting.peekBack()!.heldSince, oldestFallback);
         if (grant === REFUSED) break;
         this.send(waiting.pop()!, FALLBACK, grant);
       }
+      if (fallbackFirst) this.sendToDefault(now, oldestDefault);
       return;
     }
     // Default cannot take payments at all: the oldest go to fallback once their hold has expired.
@@ -207,6 +195,28 @@ export class Settler {
       const grant = policy.grantFallback(now, age, oldestFallback);
       if (grant === REFUSED) break;
       this.send(waiting.shift()!, FALLBACK, grant);
+    }
+  }
+
+  /** Sends waiting payments to default, oldest first, while it grants slots. */
+  private sendToDefault(now: number, oldestDefault: number): void {
+    const waiting = this.waiting;
+    const policy = this.policy;
+    while (waiting.length > 0) {
+      const grant = policy.grant(DEFAULT, now, oldestDefault);
+      if (grant === REFUSED) return;
+      if (grant === GRANTED_PROBE) {
+        // A probe may fail or hang: it goes with the youngest payment, and never with one that
+        // already spent time in doubt (it would go back there, again and again, while the rest move on).
+        if (waiting.peekBack()!.attempts.length > 0) {
+          policy.release(DEFAULT, grant);
+          return;
+        }
+        this.send(waiting.pop()!, DEFAULT, grant);
+        continue;
+      }
+      policy.defaultTook();
+      this.send(waiting.shift()!, DEFAULT, grant);
     }
   }
 
@@ -429,7 +439,7 @@ export class Settler {
   private record(payment: Pending, target: ProcessorIndex, requestedAt: number): void {
     this.journalStage(RecordKind.Settled, target, payment, requestedAt);
     // The HTTP thread refuses payments before the ledger could fill; this is the last line of defence.
-    if (!this.ledger.append(target, requestedAt, payment.cents)) {
+    if (this.ledger !== null && !this.ledger.append(target, requestedAt, payment.cents)) {
       this.log(`LEDGER FULL: payment ${payment.id} settled on ${PROCESSORS[target]} but could not be recorded; raise LEDGER_CAPACITY`);
     }
     this.signals.addCount(Counter.Settled, 1);

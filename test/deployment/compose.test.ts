@@ -2,8 +2,18 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { composeModel, generatedFiles, renderHaproxy, renderNginx, toYaml, CONTAINER_HAPROXY, CONTAINER_NGINX } from '../../deploy/render.ts';
-import { BUDGET, totalLimits, topology } from '../../deploy/topology.ts';
+import {
+  composeModel,
+  containerFleetHaproxy,
+  generatedFiles,
+  renderHaproxy,
+  renderNginx,
+  toYaml,
+  CONTAINER_HAPROXY,
+  CONTAINER_NGINX,
+  FLEET_COMPOSE,
+} from '../../deploy/render.ts';
+import { BUDGET, fleet, fleetGateways, totalLimits, topology } from '../../deploy/topology.ts';
 import { findBinary, parseStackArgs } from '../../tools/stack.ts';
 
 /**
@@ -226,5 +236,35 @@ describe('tools/stack.ts options', () => {
     expect(() => parseStackArgs(['--lb', 'traefik'])).toThrow(/haproxy or nginx/);
     expect(() => parseStackArgs(['--port', '0'])).toThrow(/port/);
     expect(() => parseStackArgs(['--bogus'])).toThrow(/unknown option/);
+  });
+
+  test('--redis: the fleet shape, --hosts and --redis-port only with it', () => {
+    expect(parseStackArgs([]).redis).toBeNull();
+    expect(parseStackArgs(['--redis']).redis).toEqual({ hosts: fleet.hosts, port: 6380 });
+    expect(parseStackArgs(['--redis', '--hosts', '5', '--redis-port', '6391']).redis).toEqual({ hosts: 5, port: 6391 });
+    expect(() => parseStackArgs(['--hosts', '3'])).toThrow(/with --redis/);
+    expect(() => parseStackArgs(['--redis', '--hosts', '0'])).toThrow(/--hosts/);
+  });
+});
+
+describe('the fleet shape on Redis (docker-compose.redis.yml)', () => {
+  test('a Redis service with persistence and limits of its own; each host on it with its own index; no owner routing', async () => {
+    const compose = Bun.YAML.parse(await read(FLEET_COMPOSE)) as any;
+    const redis = compose.services[fleet.redis.name];
+    expect(redis.command.join(' ')).toContain('--appendonly yes --appendfsync everysec');
+    expect(redis.command.join(' ')).toContain('--maxmemory-policy noeviction');
+    expect(redis.deploy.resources.limits.memory).toBe(`${fleet.redis.limits.memoryMb}MB`);
+    const hosts = fleetGateways(fleet.hosts);
+    expect(hosts.map((host) => compose.services[host.name].environment.INSTANCE_INDEX)).toEqual(hosts.map((_, index) => String(index)));
+    for (const host of hosts) {
+      expect(compose.services[host.name].environment).toMatchObject({
+        REDIS_URL: `redis://${fleet.redis.name}:${fleet.redis.port}`,
+        FLEET_SIZE: String(fleet.hosts),
+      });
+      expect(compose.services[host.name].environment.PEERS).toBeUndefined();
+    }
+    const haproxy = containerFleetHaproxy();
+    for (const host of hosts) expect(haproxy).toContain(`server ${host.name} unix@`);
+    expect(haproxy).not.toContain('use-server');
   });
 });

@@ -70,7 +70,8 @@ describe('exactly once and reconciled', () => {
   test('a processor slower than the client timeout is slow, not failing: its breaker stays closed and payments stay on default', async () => {
     await simulator.default.setDelay(1200);
     lingerMs = 1300;
-    const gateway = await start({ PROCESSOR_TIMEOUT_MS: '800', MAX_HOLD_MS: '400' });
+    // A hold above default's 1.2 s: default stays preferred to fallback, and its calls time out.
+    const gateway = await start({ PROCESSOR_TIMEOUT_MS: '800', MAX_HOLD_MS: '3000' });
     const accepted = await streamPayments(gateway, 1500, 40);
     await gateway.settled(30_000);
     const health = await gateway.health();

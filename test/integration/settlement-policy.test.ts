@@ -130,7 +130,8 @@ describe('settlement policy', () => {
   });
 
   test('4. default slower than the client timeout: in-doubt payments are never paid twice, none lost', async () => {
-    const gw = await start({ MAX_HOLD_MS: '300', PROCESSOR_TIMEOUT_MS: '800' });
+    // A hold above default's 2.5 s, so default stays preferred to fallback and its calls time out.
+    const gw = await start({ MAX_HOLD_MS: '5000', PROCESSOR_TIMEOUT_MS: '800' });
     const t0 = Date.now();
     lingerMs = 2600;
     await simulator.default.setDelay(2500);

@@ -21,35 +21,28 @@ describe('settlement policy: the rule', () => {
     expect(() => loadConfig({ JOURNAL_DIR: 'off', DEFAULT_FEE: '0.2', FALLBACK_FEE: '0.1' })).toThrow(/FALLBACK_FEE/);
   });
 
-  test('a saturated default: the payments whose expected wait passes the hold overflow, the rest wait; the fees move the line', () => {
+  test('a saturated default: the payments whose extra wait for default passes the hold overflow, the rest wait; the fees move the line', () => {
     const at = (fees: Record<string, string>) => {
       const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', PAYMENT_WORKERS: '2', ...fees });
       signals.observeLatency(DEFAULT, 2000);
-      // 50 slots per worker, 2 s a call: 25 payments a second per worker; place p waits p x 40 ms.
+      signals.observeLatency(FALLBACK, 20);
+      // 50 slots per worker, 2 s a call: place p waits p x 40 ms, then 2 s more than fallback's 20 ms.
       let place = 1;
-      while (!policy.overflows(place, 0)) place++;
-      return place;
+      while (!policy.overflows(place)) place++;
+      return { place, defaultTooSlow: policy.defaultTooSlow(signals.now()) };
     };
-    const wide = at({}); // hold 6,316 ms
-    const narrow = at({ DEFAULT_FEE: '0.07', FALLBACK_FEE: '0.10' }); // hold 1,935 ms
-    expect(wide).toBe(158); // 6,316 / 40
-    expect(narrow).toBe(49); // 1,935 / 40
+    expect(at({})).toEqual({ place: 109, defaultTooSlow: false }); // hold 6,316 ms: (6,316 - 1,980) / 40 = 108.4
+    // hold 1,935 ms: default alone is 1,980 ms slower than fallback, more than holding pays.
+    expect(at({ DEFAULT_FEE: '0.07', FALLBACK_FEE: '0.10' })).toEqual({ place: 1, defaultTooSlow: true });
   });
 
   test('a line longer than default can serve within the hold overflows, also when the excess still waits in the ring', () => {
     const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', PAYMENT_WORKERS: '2', MAX_HOLD_MS: '4000' });
     signals.observeLatency(DEFAULT, 2000);
-    // 40 ms a place: 100 in line are served within 4 s, 100 more behind them in the ring are not.
-    expect(policy.overflows(50, 0, 0)).toBe(false);
-    expect(policy.overflows(50, 0, 50)).toBe(false);
-    expect(policy.overflows(50, 0, 60)).toBe(true);
-  });
-
-  test('a payment that waited long enough counts against the hold too', () => {
-    const { policy, signals } = policyWith({ MAX_INFLIGHT_PER_PROCESSOR: '100', MAX_HOLD_MS: '1000' });
-    signals.observeLatency(DEFAULT, 100);
-    expect(policy.overflows(1, 0)).toBe(false);
-    expect(policy.overflows(1, 999)).toBe(true);
+    // 40 ms a place, 2 s a call: 50 in line are served within 4 s, more are not.
+    expect(policy.overflows(25, 0)).toBe(false);
+    expect(policy.overflows(25, 25)).toBe(false);
+    expect(policy.overflows(25, 26)).toBe(true);
   });
 
   test('fallback takes what default cannot only while it is fast, unless the payment is past its settlement budget', () => {
