@@ -12,7 +12,7 @@ import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/pr
  *   4 inflight        5 breaker (Breaker)            66 settled
  *   6 probeInFlight   7 settled   8 failures         67 duplicatesDropped
  *   9 healthRateLimited 10 latencyPeakMs             68 purges   69 timedOut
- *   11 breakerOpenings                               70 journalWriteErrors
+ *   11 breakerOpenings  12 rampLimit                 70 journalWriteErrors
  *
  *   Float64 slots (times), per processor 16:         global, from index 32:
  *   0 healthAt  1 observedAt  2 breakerSince         32 purgedAt (epoch ms)
@@ -46,6 +46,8 @@ export enum Field {
   /** Highest latency observed since `Time.LatencyPeakAt` (a call, a timeout, or a health report). */
   LatencyPeakMs = 10,
   BreakerOpenings = 11,
+  /** After a breaker closes: the most calls allowed in flight until answers show the pace (0: no limit). */
+  RampLimit = 12,
 }
 
 export enum Time {

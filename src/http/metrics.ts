@@ -9,7 +9,7 @@ import type { PaymentRing } from '../queue/payment-ring.ts';
  * HTTP thread's own counts (accepted, refused) are plain numbers of that one thread. Served on
  * each instance's own socket or port; the public load balancer does not forward it.
  */
-export type Refusal = 'invalid' | 'queue_full' | 'journal_unwritable' | 'capacity' | 'owner_unreachable' | 'redis_unreachable';
+export type Refusal = 'invalid' | 'queue_full' | 'journal_unwritable' | 'capacity' | 'owner_unreachable' | 'redis_unavailable';
 
 export class HttpCounters {
   accepted = 0;
@@ -17,7 +17,7 @@ export class HttpCounters {
   repeated = 0;
   /** Handed to the instance that owns the correlationId. */
   forwarded = 0;
-  readonly refused: Record<Refusal, number> = { invalid: 0, queue_full: 0, journal_unwritable: 0, capacity: 0, owner_unreachable: 0, redis_unreachable: 0 };
+  readonly refused: Record<Refusal, number> = { invalid: 0, queue_full: 0, journal_unwritable: 0, capacity: 0, owner_unreachable: 0, redis_unavailable: 0 };
 }
 
 export interface MetricsSources {

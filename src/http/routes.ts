@@ -57,7 +57,7 @@ export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
 const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
 const JOURNAL_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded durably, retry shortly'), retryAfter: 1 };
 const OWNER_UNREACHABLE: Reply = { ...errorReply(503, 'the instance that owns this correlationId cannot be reached, retry shortly'), retryAfter: 1 };
-const REDIS_UNREACHABLE: Reply = { ...errorReply(503, 'the fleet store (Redis) cannot be reached: payment not accepted, retry shortly'), retryAfter: 1 };
+const REDIS_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded in the fleet store (Redis), retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
 export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
@@ -136,6 +136,8 @@ export class GatewayRoutes {
 
   /** POST /internal/payments: a peer forwards the payments this instance owns; accepted here whatever the id. */
   acceptForwarded(body: Uint8Array): Reply {
+    // On Redis no host forwards to another; accepting here past Redis would settle a payment the fleet never counts.
+    if (this.deps.fleet !== null) return errorReply(404, 'hosts on Redis do not forward payments: POST /payments');
     const problem = parsePayment(body, this.parsed);
     if (problem !== null) return this.invalid(problem);
     return this.acceptParsed(this.parsed);
@@ -195,8 +197,8 @@ export class GatewayRoutes {
         return ACCEPTED;
       },
       () => {
-        counters.refused.redis_unreachable++;
-        return REDIS_UNREACHABLE;
+        counters.refused.redis_unavailable++;
+        return REDIS_FAILED;
       },
     );
   }

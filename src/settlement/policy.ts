@@ -60,7 +60,14 @@ export type Grant = typeof REFUSED | typeof GRANTED | typeof GRANTED_PROBE;
 export const STAMP_MARGIN_MS = 250;
 /** A processor's oldest call in flight past max(latency x STALL_FACTOR, latency + STALL_SLACK_MS) means a new pace. */
 const STALL_FACTOR = 1.5;
-const STALL_SLACK_MS = 250;
+const STALL_SLACK_MS = 50;
+/**
+ * After a breaker closes, a processor's pace is unknown (a recovered processor may be slow): calls
+ * in flight start at RAMP_START and each answer allows RAMP_STEP more (doubling per round trip), so
+ * a backlog is not sent all at once dated with a pace nobody has seen.
+ */
+const RAMP_START = 8;
+const RAMP_STEP = 2;
 
 export interface Transition {
   (message: string): void;
@@ -88,7 +95,9 @@ export class SettlementPolicy {
   grant(processor: ProcessorIndex, now: number, oldestInflightAgeMs: number): Grant {
     const s = this.signals;
     if (now < s.time(processor, Time.BackoffUntil) || this.stalled(processor, oldestInflightAgeMs)) return REFUSED;
-    if (s.add(processor, Field.Inflight, 1) >= this.settings.maxInflightPerProcessor) {
+    const ramp = s.get(processor, Field.RampLimit);
+    const limit = ramp > 0 ? Math.min(ramp, this.settings.maxInflightPerProcessor) : this.settings.maxInflightPerProcessor;
+    if (s.add(processor, Field.Inflight, 1) >= limit) {
       s.add(processor, Field.Inflight, -1);
       return REFUSED;
     }
@@ -196,9 +205,12 @@ export class SettlementPolicy {
     s.setTime(processor, Time.LastSuccessAt, now);
     s.set(processor, Field.ConsecutiveFailures, 0);
     s.add(processor, Field.Settled, 1);
+    const ramp = s.get(processor, Field.RampLimit);
+    if (ramp > 0) s.compareExchange(processor, Field.RampLimit, ramp, ramp + RAMP_STEP >= this.settings.maxInflightPerProcessor ? 0 : ramp + RAMP_STEP);
     const openSince = s.time(processor, Time.BreakerSince);
     if (s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
       s.setTime(processor, Time.BreakerSince, now);
+      s.set(processor, Field.RampLimit, RAMP_START);
       this.log(`breaker ${PROCESSORS[processor]}: closed (a call succeeded after ${Math.round(now - openSince)} ms open)`);
     }
     this.noteSlowness(processor, latencyMs);
@@ -242,6 +254,7 @@ export class SettlementPolicy {
     const openSince = s.time(processor, Time.BreakerSince);
     if (s.time(processor, Time.HealthAt) > openSince && s.compareExchange(processor, Field.Breaker, Breaker.Open, Breaker.Closed)) {
       s.setTime(processor, Time.BreakerSince, now);
+      s.set(processor, Field.RampLimit, RAMP_START);
       s.set(processor, Field.ConsecutiveFailures, 0);
       this.log(`breaker ${PROCESSORS[processor]}: closed (health check reports it working after ${Math.round(now - openSince)} ms open)`);
     }

@@ -83,12 +83,31 @@ describe('settlement policy: the rule', () => {
     const { policy, signals } = policyWith();
     signals.observeLatency(DEFAULT, 20);
     const now = signals.now();
-    expect(policy.grant(DEFAULT, now, 100)).toBe(GRANTED);
+    expect(policy.grant(DEFAULT, now, 60)).toBe(GRANTED); // within 20 ms + 50 ms
     policy.release(DEFAULT, GRANTED);
     expect(policy.stalled(DEFAULT, 300)).toBe(true);
     expect(policy.grant(DEFAULT, now, 300)).toBe(REFUSED);
     // Its answers tell the new pace: 2 s calls are not a stall.
     signals.observeLatency(DEFAULT, 2000);
     expect(policy.grant(DEFAULT, now, 1900)).toBe(GRANTED);
+  });
+
+  test('after a breaker closes, calls ramp up as answers show the pace: a backlog is not sent at once on a guess', () => {
+    const { policy, signals } = policyWith({ BREAKER_FAILURE_THRESHOLD: '1', MAX_INFLIGHT_PER_PROCESSOR: '100' });
+    const now = signals.now();
+    policy.recordFailure(DEFAULT, 5, now, 'HTTP 500');
+    expect(signals.get(DEFAULT, Field.Breaker)).toBe(Breaker.Open);
+    policy.recordSuccess(DEFAULT, 20, now + 300); // a probe came back: closed
+    const granted = () => {
+      let count = 0;
+      while (policy.grant(DEFAULT, now + 300, 0) !== REFUSED) count++;
+      return count;
+    };
+    expect(granted()).toBe(8);
+    for (let i = 0; i < 8; i++) {
+      policy.release(DEFAULT, GRANTED);
+      policy.recordSuccess(DEFAULT, 20, now + 320);
+    }
+    expect(granted()).toBe(24); // 8 + 2 per answer
   });
 });
