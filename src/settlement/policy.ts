@@ -67,6 +67,7 @@ const STALL_SLACK_MS = 50;
  * a backlog is not sent all at once dated with a pace nobody has seen.
  */
 const RAMP_START = 8;
+const LOG_QUIET_MS = 5000;
 const RAMP_STEP = 2;
 
 export interface Transition {
@@ -78,6 +79,8 @@ export class SettlementPolicy {
   private readonly slow: [boolean, boolean] = [false, false];
   /** Whether this thread is sending payments default could not take to fallback. */
   private diverting = false;
+  /** Per log topic (0 default's pace, 1 fallback's, 2 diverting): no line before this time. */
+  private readonly quietUntil = [0, 0, 0];
   private readonly instances: number;
 
   constructor(
@@ -274,7 +277,7 @@ export class SettlementPolicy {
   private noteDiverting(diverting: boolean): void {
     if (diverting === this.diverting) return;
     this.diverting = diverting;
-    this.log(diverting ? `payments default cannot take in time go to fallback (hold budget ${this.settings.maxHoldMs} ms)` : 'default takes payments again');
+    this.logQuietly(2, diverting ? `payments default cannot take in time go to fallback (hold budget ${this.settings.maxHoldMs} ms)` : 'default takes payments again');
   }
 
   /** Logs the slow/fast transitions this thread sees, once each. */
@@ -282,6 +285,17 @@ export class SettlementPolicy {
     const slow = latencyMs > this.settings.latencyThresholdMs;
     if (slow === this.slow[processor]) return;
     this.slow[processor] = slow;
-    this.log(`${PROCESSORS[processor]}: ${slow ? 'slow' : 'fast again'} (${latencyMs} ms, threshold ${this.settings.latencyThresholdMs} ms)`);
+    this.logQuietly(processor, `${PROCESSORS[processor]}: ${slow ? 'slow' : 'fast again'} (${latencyMs} ms, threshold ${this.settings.latencyThresholdMs} ms)`);
+  }
+
+  /**
+   * One line per topic every LOG_QUIET_MS at most: at a saturated default, or just after a pace
+   * change (old and new calls answering together), a state flips several times a second.
+   */
+  private logQuietly(topic: number, line: string): void {
+    const now = this.signals.now();
+    if (now < this.quietUntil[topic]!) return;
+    this.quietUntil[topic] = now + LOG_QUIET_MS;
+    this.log(line);
   }
 }
