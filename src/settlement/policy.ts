@@ -31,8 +31,11 @@ import { Breaker, Counter, Field, Time, type Signals } from '../health/signals.t
  * and we learn of it only when its answer arrives; if that is later than requestedAt + auditLagMs,
  * an audit landing between the processor's insert and our recording sees the processor ahead of
  * us. So requestedAt is the send time plus whatever part of the expected delay (plus a margin)
- * exceeds the audit lag: a payment enters any audit window only after both sides hold it. With a
- * processor faster than the lag, requestedAt is the send time. A processor whose oldest call in
+ * exceeds the audit lag: a payment enters any audit window only after both sides hold it. The
+ * expected delay of a fast processor is its pace (requestedAt is then the send time); that of a
+ * slow one (slower than `latencyThresholdMs`) is the longest a processor may take,
+ * `maxProcessorDelayMs` (or its pace, if longer), since it is noticed to slow down further only
+ * after 1.5x its pace; `dateForMaxDelay` dates every payment so. A processor whose oldest call in
  * flight has waited far longer than it usually answers has changed pace: it gets no new calls
  * until its answers tell the new delay (`stalled`), so calls dated with a stale estimate stay few.
  */
@@ -45,6 +48,8 @@ export interface PolicySettings {
   breakerFailureThreshold: number;
   probeIntervalMs: number;
   auditLagMs: number;
+  maxProcessorDelayMs: number;
+  dateForMaxDelay: boolean;
   instanceIndex: number;
   /** Instances whose requestedAts must differ (see requestedAtFor). */
   instances: number;
@@ -183,7 +188,11 @@ export class SettlementPolicy {
    * a processor's record tells which instance's call it is.
    */
   requestedAtFor(processor: ProcessorIndex, nowEpochMs: number, oldestInflightAgeMs: number): number {
-    const expectedMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs);
+    const estimateMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs);
+    // A slow processor is dated for the longest it may take: a slow one that slows down further
+    // is only noticed after 1.5x its pace, too late for the calls sent meanwhile.
+    const worstCase = this.settings.dateForMaxDelay || estimateMs > this.settings.latencyThresholdMs;
+    const expectedMs = worstCase ? Math.max(estimateMs, this.settings.maxProcessorDelayMs) : estimateMs;
     const ahead = Math.max(0, expectedMs + STAMP_MARGIN_MS - this.settings.auditLagMs);
     const at = Math.ceil(nowEpochMs + ahead);
     const n = this.instances;
@@ -277,7 +286,10 @@ export class SettlementPolicy {
   private noteDiverting(diverting: boolean): void {
     if (diverting === this.diverting) return;
     this.diverting = diverting;
-    this.logQuietly(2, diverting ? `payments default cannot take in time go to fallback (hold budget ${this.settings.maxHoldMs} ms)` : 'default takes payments again');
+    this.logQuietly(
+      2,
+      diverting ? `payments default cannot take in time go to fallback (hold budget ${this.settings.maxHoldMs} ms)` : 'default takes payments again',
+    );
   }
 
   /** Logs the slow/fast transitions this thread sees, once each. */

@@ -373,9 +373,10 @@ export class Settler {
       this.inflightCalls[target].add(payment);
       this.clients[target].pay(payment.id, payment.cents, requestedAt).then((outcome) => {
         this.inflightCalls[target].delete(payment);
-        this.policy.release(target, grant);
-        // Settle (record or requeue) at once: the payment is always counted somewhere.
+        // Settle (record, or count it as waiting again) before the call stops counting as in
+        // flight: another thread reading the counters never sees the payment nowhere.
         this.settle(payment, target, requestedAt, outcome);
+        this.policy.release(target, grant);
         this.schedulePump();
       });
     }
@@ -474,8 +475,6 @@ export class Settler {
       this.lookupsInFlight--;
       if (payment.acceptedAt <= this.signals.purgedAt || payment.doubtAt !== processor) return;
       if (found.kind === 'found') {
-        this.leaveDoubt(payment);
-        this.signals.addCount(Counter.Waiting, -1);
         if (this.isOurs(payment, processor, found.requestedAtMs)) {
           this.record(payment, processor, found.requestedAtMs);
         } else {
@@ -484,6 +483,9 @@ export class Settler {
           this.signals.addCount(Counter.DuplicatesDropped, 1);
           if (this.duplicatesLogged++ < 10) this.log(`payment ${payment.id}: ${PROCESSORS[processor]} holds it from another sender; not counted here`);
         }
+        // Only now out of the counters: a reader never sees it nowhere.
+        this.leaveDoubt(payment);
+        this.signals.addCount(Counter.Waiting, -1);
       } else if (found.kind === 'absent' && this.signals.now() - payment.doubtSince >= this.settings.doubtReleaseMs) {
         this.leaveDoubt(payment);
         this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the call; free to go anywhere`);
