@@ -1,3 +1,4 @@
+import { hashId } from '../queue/uuid.ts';
 import { RecordKind } from './record.ts';
 
 /** What the journal says of one payment, as bits: several records fold into one entry. */
@@ -51,7 +52,7 @@ export class PaymentTable {
   find(a: number, b: number, c: number, d: number): number {
     const keys = this.keys;
     const flags = this.flags;
-    for (let slot = hash(a, b, c, d) & this.mask; ; slot = (slot + 1) & this.mask) {
+    for (let slot = hashId(a, b, c, d) & this.mask; ; slot = (slot + 1) & this.mask) {
       if (flags[slot] === 0) return -1;
       const at = slot * 4;
       if (keys[at] === a && keys[at + 1] === b && keys[at + 2] === c && keys[at + 3] === d) return slot;
@@ -102,7 +103,7 @@ export class PaymentTable {
 
   private claim(a: number, b: number, c: number, d: number): number {
     const flags = this.flags;
-    let slot = hash(a, b, c, d) & this.mask;
+    let slot = hashId(a, b, c, d) & this.mask;
     while (flags[slot] !== 0) slot = (slot + 1) & this.mask;
     const at = slot * 4;
     this.keys[at] = a;
@@ -139,15 +140,4 @@ export class PaymentTable {
       this.writtenAt[slot] = writtenAt[old];
     }
   }
-}
-
-/** A per-process seed, so ids crafted to collide (they are chosen by clients) do not collide here. */
-const SEED = crypto.getRandomValues(new Uint32Array(1))[0];
-
-function hash(a: number, b: number, c: number, d: number): number {
-  let h = Math.imul(a ^ SEED, 0x85ebca6b);
-  h = Math.imul(h ^ b ^ (h >>> 15), 0xc2b2ae35);
-  h = Math.imul(h ^ c ^ (h >>> 13), 0x85ebca6b);
-  h = Math.imul(h ^ d ^ (h >>> 16), 0xc2b2ae35);
-  return (h ^ (h >>> 15)) >>> 0;
 }

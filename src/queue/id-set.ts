@@ -1,3 +1,5 @@
+import { hashId } from './uuid.ts';
+
 /**
  * A set of 128-bit ids (UUIDs as four uint32 words) in one flat Uint32Array with open addressing
  * and linear probing: no object or string per id, so a few hundred thousand accepted payments
@@ -68,7 +70,7 @@ export class IdSet {
     const d = words[index + 3];
     if ((a | b | c | d) === 0) return this.hasNil;
     const table = this.table;
-    for (let bucket = hash(a, b, c, d) & this.mask; ; bucket = (bucket + 1) & this.mask) {
+    for (let bucket = hashId(a, b, c, d) & this.mask; ; bucket = (bucket + 1) & this.mask) {
       const at = bucket * 4;
       if ((table[at] | table[at + 1] | table[at + 2] | table[at + 3]) === 0) return false;
       if (table[at] === a && table[at + 1] === b && table[at + 2] === c && table[at + 3] === d) return true;
@@ -86,7 +88,7 @@ export class IdSet {
       return;
     }
     const table = this.table;
-    let bucket = hash(a, b, c, d) & this.mask;
+    let bucket = hashId(a, b, c, d) & this.mask;
     for (; ; bucket = (bucket + 1) & this.mask) {
       const at = bucket * 4;
       if ((table[at] | table[at + 1] | table[at + 2] | table[at + 3]) === 0) return;
@@ -98,7 +100,7 @@ export class IdSet {
     for (let next = (bucket + 1) & this.mask; ; next = (next + 1) & this.mask) {
       const at = next * 4;
       if ((table[at] | table[at + 1] | table[at + 2] | table[at + 3]) === 0) return;
-      const home = hash(table[at], table[at + 1], table[at + 2], table[at + 3]) & this.mask;
+      const home = hashId(table[at], table[at + 1], table[at + 2], table[at + 3]) & this.mask;
       const distanceHome = (next - home) & this.mask;
       const distanceHole = (next - bucket) & this.mask;
       if (distanceHome >= distanceHole) {
@@ -117,7 +119,7 @@ export class IdSet {
 
   private insert(a: number, b: number, c: number, d: number): boolean {
     const table = this.table;
-    for (let bucket = hash(a, b, c, d) & this.mask; ; bucket = (bucket + 1) & this.mask) {
+    for (let bucket = hashId(a, b, c, d) & this.mask; ; bucket = (bucket + 1) & this.mask) {
       const at = bucket * 4;
       if ((table[at] | table[at + 1] | table[at + 2] | table[at + 3]) === 0) {
         table[at] = a;
@@ -140,15 +142,4 @@ export class IdSet {
       if ((old[at] | old[at + 1] | old[at + 2] | old[at + 3]) !== 0) this.insert(old[at], old[at + 1], old[at + 2], old[at + 3]);
     }
   }
-}
-
-/** A per-process seed, so ids crafted to collide in one process do not collide in another. */
-const SEED = crypto.getRandomValues(new Uint32Array(1))[0];
-
-function hash(a: number, b: number, c: number, d: number): number {
-  let h = Math.imul(a ^ SEED, 0x85ebca6b);
-  h = Math.imul(h ^ b ^ (h >>> 15), 0xc2b2ae35);
-  h = Math.imul(h ^ c ^ (h >>> 13), 0x85ebca6b);
-  h = Math.imul(h ^ d ^ (h >>> 16), 0xc2b2ae35);
-  return (h ^ (h >>> 15)) >>> 0;
 }

@@ -49,3 +49,15 @@ export function formatUuid(words: Uint32Array, index: number): string {
   const d = wordHex(words[index + 3]);
   return `${a}-${b.slice(0, 4)}-${b.slice(4)}-${c.slice(0, 4)}-${c.slice(4)}${d}`;
 }
+
+/** A per-process seed, so ids crafted to collide (clients choose them) do not collide here. */
+const SEED = crypto.getRandomValues(new Uint32Array(1))[0];
+
+/** A 32-bit hash of an id's four words, for the open-addressing tables (accepted ids, journal replay). */
+export function hashId(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ SEED, 0x85ebca6b);
+  h = Math.imul(h ^ b ^ (h >>> 15), 0xc2b2ae35);
+  h = Math.imul(h ^ c ^ (h >>> 13), 0x85ebca6b);
+  h = Math.imul(h ^ d ^ (h >>> 16), 0xc2b2ae35);
+  return (h ^ (h >>> 15)) >>> 0;
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { freePort } from '../support/process.ts';
 import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
-import { expectConsistent, expectEachSettledOnce, iso, streamPayments } from '../support/scenario.ts';
+import { expectConsistent, expectEachSettledOnce, iso, restoreProcessors, streamPayments } from '../support/scenario.ts';
 
 /**
  * Exactly once across instances and restarts, and reconciled at every instant: the gateway and
@@ -25,10 +25,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(gateways.splice(0).map((gateway) => gateway.stop()));
   for (const dir of journals.splice(0)) rmSync(dir, { recursive: true, force: true });
-  await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
-  await Bun.sleep(lingerMs);
+  await restoreProcessors(simulator, lingerMs);
   lingerMs = 0;
-  await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
 }, 30_000);
 
 afterAll(async () => {

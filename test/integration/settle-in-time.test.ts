@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
-import { defaultShare, expectConsistent, expectEachSettledOnce, streamPayments } from '../support/scenario.ts';
+import { defaultShare, expectConsistent, expectEachSettledOnce, restoreProcessors, streamPayments } from '../support/scenario.ts';
 
 /**
  * Settling in time: a slow default carries what its slots allow and the overflow goes to a fast
@@ -18,10 +18,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await gateway?.stop();
   gateway = undefined;
-  await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
-  await Bun.sleep(lingerMs);
+  await restoreProcessors(simulator, lingerMs);
   lingerMs = 0;
-  await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
 }, 30_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startSimulator, type Simulator } from '../support/simulator.ts';
-import { audit, defaultShare, drainTime, expectConsistent, expectEachSettledOnce, iso, streamPayments } from '../support/scenario.ts';
+import { audit, defaultShare, drainTime, expectConsistent, expectEachSettledOnce, iso, restoreProcessors, streamPayments } from '../support/scenario.ts';
 
 /**
  * The settlement policy under the contract's processor conditions, gateway and simulator as real
@@ -23,10 +23,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await gateway?.stop();
   gateway = undefined;
-  await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
-  await Bun.sleep(lingerMs);
+  await restoreProcessors(simulator, lingerMs);
   lingerMs = 0;
-  await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
 }, 30_000);
 
 afterAll(async () => {

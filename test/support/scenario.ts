@@ -101,3 +101,13 @@ export async function drainTime(gateway: GatewayProcess, since: number): Promise
   await gateway.settled(60_000);
   return Date.now() - since;
 }
+
+/**
+ * Between scenarios: both processors working and fast again, calls the gateway gave up on given
+ * `lingerMs` (the longest delay a scenario set) to land, then everything they recorded purged.
+ */
+export async function restoreProcessors(simulator: Simulator, lingerMs: number): Promise<void> {
+  await Promise.all([simulator.default.setFailure(false), simulator.fallback.setFailure(false), simulator.default.setDelay(0), simulator.fallback.setDelay(0)]);
+  await Bun.sleep(lingerMs);
+  await Promise.all([simulator.default.purge(), simulator.fallback.purge()]);
+}
