@@ -80,8 +80,9 @@ describe('settle in time', () => {
     const waits = await Promise.all([...sentAt].map(async ([id, at]) => Date.parse((await simulator.fallback.getPayment(id)).requestedAt) - at));
     waits.sort((a, b) => a - b);
     console.log(`default failing, hold 1000 ms: waited p50 ${waits[waits.length >> 1]} ms, max ${waits.at(-1)} ms`);
-    // The hold, plus a pump and a probe's round trip: never a second hold on top.
-    expect(waits.at(-1)!).toBeLessThan(1900);
+    // The hold, plus a pump: never a second hold on top (with probes at the front of the line, the
+    // median was 2.3 s). The 90th percentile, not the maximum: a busy machine may delay a few.
+    expect(waits[Math.floor(waits.length * 0.9)]!).toBeLessThan(1500);
   }, 60_000);
 
   test('a short default outage while fallback is slow: payments wait and settle on default', async () => {
