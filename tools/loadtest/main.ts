@@ -52,18 +52,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const progress = new Progress(process.stdout.isTTY === true, { write: (t) => void process.stdout.write(t) });
   if (options.compareUrl !== null) return compare(options, progress);
-  let result: LoadTestResult;
-  try {
-    result = await runLoadTest(options, progress);
-  } catch (e) {
-    progress.finish();
-    if (e instanceof UnreachableError) {
-      process.stderr.write(`loadtest: ${e.message}\n`);
-      return EXIT_UNREACHABLE;
-    }
-    process.stderr.write(`loadtest: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return EXIT_FAILURE;
-  }
+  const result = await orExitCode(() => runLoadTest(options, progress), progress);
+  if (typeof result === 'number') return result;
   const outDir = options.outDir ?? defaultOutDir();
   let files: { json: string; html: string } | null = null;
   try {
@@ -75,10 +65,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   return files === null ? EXIT_FAILURE : EXIT_OK;
 }
 
-async function compare(options: Options, progress: Progress): Promise<number> {
-  let result: Awaited<ReturnType<typeof runCompare>>;
+/** Runs `run`; on an error, says what happened on stderr and gives the exit code instead. */
+async function orExitCode<T extends object>(run: () => Promise<T>, progress: Progress): Promise<T | number> {
   try {
-    result = await runCompare(options, progress);
+    return await run();
   } catch (e) {
     progress.finish();
     if (e instanceof UnreachableError) {
@@ -88,6 +78,11 @@ async function compare(options: Options, progress: Progress): Promise<number> {
     process.stderr.write(`loadtest: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT_FAILURE;
   }
+}
+
+async function compare(options: Options, progress: Progress): Promise<number> {
+  const result = await orExitCode(() => runCompare(options, progress), progress);
+  if (typeof result === 'number') return result;
   const outDir = options.outDir ?? defaultOutDir();
   let file: string | null = null;
   try {
