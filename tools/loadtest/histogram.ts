@@ -54,6 +54,13 @@ export class Histogram {
     return this.percentile(p) / 1000;
   }
 
+  /** p50, p99 and max in ms to the microsecond, or nulls when nothing was recorded (per-step and per-second rows). */
+  brief(): { p50Ms: number | null; p99Ms: number | null; maxMs: number | null } {
+    if (this.count === 0) return { p50Ms: null, p99Ms: null, maxMs: null };
+    const ms = (us: number) => Math.round(us) / 1000;
+    return { p50Ms: ms(this.percentile(50)), p99Ms: ms(this.percentile(99)), maxMs: ms(this.maxRecordedUs) };
+  }
+
   meanUs(): number {
     return this.count === 0 ? Number.NaN : this.sumUs / this.count;
   }

@@ -178,17 +178,7 @@ export function timeline(metrics: Metrics): TimelinePoint[] {
   let lastVus = 0;
   return metrics.seconds.map((s, t) => {
     if (s.vus > 0) lastVus = s.vus;
-    const has = s.hist.count > 0;
-    return {
-      t,
-      vus: lastVus,
-      ok: s.ok,
-      failed: s.failed,
-      timeouts: s.timeouts,
-      p50Ms: has ? round3(s.hist.percentileMs(50)) : null,
-      p99Ms: has ? round3(s.hist.percentileMs(99)) : null,
-      maxMs: has ? round3(s.hist.maxRecordedUs / 1000) : null,
-    };
+    return { t, vus: lastVus, ok: s.ok, failed: s.failed, timeouts: s.timeouts, ...s.hist.brief() };
   });
 }
 

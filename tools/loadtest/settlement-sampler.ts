@@ -63,8 +63,6 @@ interface StageState {
   hist: Histogram;
 }
 
-const round3 = (v: number): number => Math.round(v * 1000) / 1000;
-
 class Lookup {
   private readonly pool: ConnectionPool;
   private readonly host: string;
@@ -182,7 +180,6 @@ export class SettlementSampler {
     const stages = [...this.stages.values()]
       .sort((a, b) => a.step - b.step)
       .map((s): StageSettlement => {
-        const has = s.hist.count > 0;
         return {
           step: s.step,
           label: this.labelOf(s.step),
@@ -192,9 +189,7 @@ export class SettlementSampler {
           onDefault: s.onDefault,
           onFallback: s.onFallback,
           onBoth: s.onBoth,
-          p50Ms: has ? round3(s.hist.percentileMs(50)) : null,
-          p99Ms: has ? round3(s.hist.percentileMs(99)) : null,
-          maxMs: has ? round3(s.hist.maxRecordedUs / 1000) : null,
+          ...s.hist.brief(),
         };
       });
     const sum = (key: 'sampled' | 'settled' | 'unsettled' | 'onBoth') => stages.reduce((n, s) => n + s[key], 0);
