@@ -16,6 +16,9 @@ afterAll(() => {
   rmSync(outRoot, { recursive: true, force: true });
 });
 
+/** The gateway and both processors a run talks to. */
+const target = (gateway: string, def: { url: string }, fb: { url: string }) => ['--url', gateway, '--default-url', def.url, '--fallback-url', fb.url];
+
 async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn([process.execPath, MAIN, ...args], { stdout: 'pipe', stderr: 'pipe' });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -263,12 +266,7 @@ describe('loadtest main (end to end)', () => {
     const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
     const out = join(outRoot, 'honest');
     const r = await runMain([
-      '--url',
-      gw,
-      '--default-url',
-      def.url,
-      '--fallback-url',
-      fb.url,
+      ...target(gw, def, fb),
       '--token',
       '123',
       '--vus',
@@ -324,12 +322,7 @@ describe('loadtest main (end to end)', () => {
     const gw = fakeGateway(def, fb, { lieStatusEvery: 4, summaryExtra: 1 });
     const out = join(outRoot, 'liar');
     const r = await runMain([
-      '--url',
-      gw,
-      '--default-url',
-      def.url,
-      '--fallback-url',
-      fb.url,
+      ...target(gw, def, fb),
       '--vus',
       '4',
       '--duration',
@@ -377,12 +370,7 @@ describe('loadtest main (end to end)', () => {
     const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
     const out = join(outRoot, 'fees');
     const r = await runMain([
-      '--url',
-      gw,
-      '--default-url',
-      def.url,
-      '--fallback-url',
-      fb.url,
+      ...target(gw, def, fb),
       '--vus',
       '6',
       '--duration',
@@ -435,12 +423,7 @@ describe('loadtest main (end to end)', () => {
     const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
     const out = join(outRoot, 'long');
     const r = await runMain([
-      '--url',
-      gw,
-      '--default-url',
-      def.url,
-      '--fallback-url',
-      fb.url,
+      ...target(gw, def, fb),
       '--schedule',
       'long',
       '--seed',
