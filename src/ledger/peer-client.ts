@@ -72,70 +72,50 @@ export class PeerClient {
   }
 
   /** Hands a payment to this peer, its owner; resolves to the owner's answer, rejects when it cannot be had. */
-  forwardPayment(body: Uint8Array): Promise<{ status: number; body: string; retryAfter?: number }> {
-    return new Promise((resolve, reject) => {
-      const call = httpRequest(
-        {
-          agent: this.agent,
-          socketPath: this.socketPath,
-          host: this.host,
-          port: this.port,
-          method: 'POST',
-          path: '/internal/payments',
-          timeout: this.timeoutMs,
-          headers: { 'content-type': 'application/json', 'content-length': body.byteLength },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const retryAfter = Number(response.headers['retry-after']);
-            resolve({ status: response.statusCode ?? 502, body: Buffer.concat(chunks).toString('utf8'), ...(retryAfter > 0 ? { retryAfter } : {}) });
-          });
-        },
-      );
-      call.on('timeout', () => call.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      call.on('error', reject);
-      call.end(body);
-    });
+  async forwardPayment(body: Uint8Array): Promise<{ status: number; body: string; retryAfter?: number }> {
+    const answer = await this.exchange('POST', '/internal/payments', body);
+    return { status: answer.status, body: answer.text, ...(answer.retryAfter > 0 ? { retryAfter: answer.retryAfter } : {}) };
   }
 
   close(): void {
     this.agent.destroy();
   }
 
-  private request(method: 'GET' | 'POST', path: string): Promise<unknown> {
+  /** One of the internal JSON routes: its parsed answer, or a rejection saying why there is none. */
+  private async request(method: 'GET' | 'POST', path: string): Promise<unknown> {
+    const answer = await this.exchange(method, path, null);
+    if (answer.status !== 200) throw new Error(`peer ${this.address} answered HTTP ${answer.status}`);
+    try {
+      return JSON.parse(answer.text);
+    } catch {
+      throw new Error(`peer ${this.address} answered something that is not JSON`);
+    }
+  }
+
+  /** One request to this peer; rejects when no whole answer came (connection, timeout). */
+  private exchange(method: 'GET' | 'POST', path: string, body: Uint8Array | null): Promise<{ status: number; text: string; retryAfter: number }> {
     return new Promise((resolve, reject) => {
-      const fail = (why: string) => reject(new Error(`peer ${this.address} ${why}`));
+      const unreachable = (error: Error) => reject(new Error(`peer ${this.address} unreachable (${error.message})`));
+      const headers = body === null ? { 'content-length': 0 } : { 'content-type': 'application/json', 'content-length': body.byteLength };
       const call = httpRequest(
-        {
-          agent: this.agent,
-          socketPath: this.socketPath,
-          host: this.host,
-          port: this.port,
-          method,
-          path,
-          timeout: this.timeoutMs,
-          headers: { 'content-length': 0 },
-        },
+        { agent: this.agent, socketPath: this.socketPath, host: this.host, port: this.port, method, path, timeout: this.timeoutMs, headers },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', (error) => fail(`unreachable (${error.message})`));
-          response.on('end', () => {
-            if (response.statusCode !== 200) return fail(`answered HTTP ${response.statusCode}`);
-            try {
-              resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-            } catch {
-              fail('answered something that is not JSON');
-            }
-          });
+          response.on('error', unreachable);
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 502,
+              text: Buffer.concat(chunks).toString('utf8'),
+              retryAfter: Number(response.headers['retry-after']) || 0,
+            }),
+          );
         },
       );
       call.on('timeout', () => call.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      call.on('error', (error) => fail(`unreachable (${error.message})`));
-      call.end();
+      call.on('error', unreachable);
+      if (body === null) call.end();
+      else call.end(body);
     });
   }
 }
