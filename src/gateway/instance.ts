@@ -71,7 +71,10 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
   const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
   const instances: (PeerClient | null)[] = [...peers];
   instances.splice(config.instanceIndex, 0, null);
-  const journal = config.journalDir === null ? null : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log);
+  const journal =
+    config.journalDir === null
+      ? null
+      : new InstanceJournal(config.journalDir, config.journalFsyncMs, attached.ledger, acceptedIds, log, { sequence: attached.journalSequence });
   // Fleet mode: the fleet's Redis holds the ledger, the accepted ids and the work queue.
   const fleet =
     config.redisUrl === null

@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/env.ts';
 import { PaymentRing } from '../queue/payment-ring.ts';
 import { SharedLedger, type LedgerBuffers } from '../ledger/shared-ledger.ts';
 import { Signals } from '../health/signals.ts';
+import { JournalSequence } from '../journal/sequence.ts';
 
 /**
  * Everything the threads of one instance share, as plain transferable data: the HTTP thread
@@ -14,6 +15,7 @@ export interface SharedState {
   ledger: LedgerBuffers;
   ledgerCapacity: number;
   signals: SharedArrayBuffer;
+  journalSequence: SharedArrayBuffer;
   epochMs: number;
   config: GatewayConfig;
 }
@@ -22,6 +24,7 @@ export interface AttachedState {
   ring: PaymentRing;
   ledger: SharedLedger;
   signals: Signals;
+  journalSequence: JournalSequence;
   config: GatewayConfig;
 }
 
@@ -29,6 +32,7 @@ export function createSharedState(config: GatewayConfig): { shared: SharedState;
   const ring = PaymentRing.create(config.queueCapacity);
   const ledger = SharedLedger.create(config.ledgerCapacity);
   const signals = Signals.create();
+  const journalSequence = JournalSequence.create();
   return {
     shared: {
       ring: ring.buffer,
@@ -36,10 +40,11 @@ export function createSharedState(config: GatewayConfig): { shared: SharedState;
       ledger: ledger.buffers,
       ledgerCapacity: ledger.capacity,
       signals: signals.buffer,
+      journalSequence: journalSequence.buffer,
       epochMs: signals.epochMs,
       config,
     },
-    attached: { ring, ledger, signals, config },
+    attached: { ring, ledger, signals, journalSequence, config },
   };
 }
 
@@ -48,6 +53,7 @@ export function attachSharedState(shared: SharedState): AttachedState {
     ring: new PaymentRing(shared.ring, shared.ringCapacity),
     ledger: new SharedLedger(shared.ledger, shared.ledgerCapacity),
     signals: new Signals(shared.signals, shared.epochMs),
+    journalSequence: new JournalSequence(shared.journalSequence),
     config: shared.config,
   };
 }

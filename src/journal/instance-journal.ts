@@ -10,6 +10,7 @@ import { JournalWriter } from './journal-writer.ts';
 import { RecordKind } from './record.ts';
 import { ACCEPTED_FILE, compactJournal, removeTemporary, replayJournal, truncateJournal, type Compacted, type UnsettledEntry } from './replay.ts';
 import { BASE_FILE, listSegments } from './segments.ts';
+import { threadSequence, type JournalSequence } from './sequence.ts';
 
 export interface JournalOptions {
   /** Segment size of the accepted-payments writer (the workers' writers use their default). */
@@ -18,6 +19,8 @@ export interface JournalOptions {
   compactEveryMs?: number;
   /** Closed segments are folded once they hold this much, or a quarter of the base if more. */
   compactMinBytes?: number;
+  /** The instance's record numbering, shared with the workers' writers; raised past the journal's at replay. */
+  sequence?: JournalSequence;
 }
 
 /** Past this many closed segments they are folded whatever their size (restarts each leave some). */
@@ -71,6 +74,8 @@ export class InstanceJournal implements AcceptJournal {
       },
     });
     for (const entry of replayed.unsettled) acceptedIds.add(entry.id, 0);
+    const sequence = options.sequence ?? threadSequence;
+    sequence.passed(replayed.lastSequence);
     this.unsettled = replayed.unsettled;
     this.replay = {
       records: replayed.records,
@@ -88,7 +93,7 @@ export class InstanceJournal implements AcceptJournal {
     }
     if (ledgerFull > 0) log(`journal ${dir}: ${ledgerFull} settled payments did not fit in the ledger (LEDGER_CAPACITY)`);
     this.startFiles = new Set(listSegments(dir).map((segment) => segment.path));
-    this.writer = new JournalWriter(join(dir, ACCEPTED_FILE), fsyncMs, { segmentBytes: options.segmentBytes });
+    this.writer = new JournalWriter(join(dir, ACCEPTED_FILE), fsyncMs, { segmentBytes: options.segmentBytes, sequence });
     this.compactMinBytes = options.compactMinBytes ?? 4 << 20;
     const every = options.compactEveryMs ?? 1000;
     if (every > 0) {

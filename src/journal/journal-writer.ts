@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, fstatSync, ftruncateSync, openSync, writeSync, constants } from 'node:fs';
 import { RECORD_BYTES, RecordFrame, type RecordKind } from './record.ts';
 import { listSegments, segmentPath, streamOf } from './segments.ts';
+import { threadSequence, type JournalSequence } from './sequence.ts';
 
 /** write(2) as `writeSync` does it: returns how many bytes it wrote, or throws. Replaced by tests to inject short writes. */
 export type WriteFn = (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
@@ -9,6 +10,8 @@ export interface WriterOptions {
   /** Start a new segment once the current one holds this much. */
   segmentBytes?: number;
   write?: WriteFn;
+  /** Numbers the records: the instance's one sequence, shared by all its writers (see sequence.ts). */
+  sequence?: JournalSequence;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 4 << 20;
@@ -39,6 +42,7 @@ export class JournalWriter {
   private seq: number;
   private readonly segmentLimit: number;
   private readonly write: WriteFn;
+  private readonly sequence: JournalSequence;
   private readonly frame = new RecordFrame();
   private readonly fsyncTimer: ReturnType<typeof setInterval> | null = null;
   private dirty = false;
@@ -54,6 +58,7 @@ export class JournalWriter {
     ({ dir: this.dir, stream: this.stream } = streamOf(streamPath));
     this.segmentLimit = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.write = options.write ?? writeSync;
+    this.sequence = options.sequence ?? threadSequence;
     // Always a new segment: a file of an earlier process may end in a torn frame.
     const newest = listSegments(this.dir)
       .filter((segment) => segment.stream === this.stream)
@@ -84,7 +89,7 @@ export class JournalWriter {
       larger.set(this.staged.subarray(0, this.stagedBytes));
       this.staged = larger;
     }
-    this.staged.set(this.frame.fill(kind, processor, id, idIndex, cents, at, Date.now()), this.stagedBytes);
+    this.staged.set(this.frame.fill(kind, processor, id, idIndex, cents, at, this.sequence.next()), this.stagedBytes);
     this.stagedBytes += RECORD_BYTES;
   }
 

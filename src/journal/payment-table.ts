@@ -17,7 +17,8 @@ export const DROPPED = 8;
  * files in any order and lets compaction leave a file behind after a crash:
  *   - settled and dropped are terminal (settled wins over dropped); a payment's first settled
  *     record stands;
- *   - of its attempts, the one written last (writtenAt) stands;
+ *   - of its attempts, the one written last (the largest sequence number) stands; numbers are
+ *     unique, so no tie leaves the choice to the order the files are read in;
  *   - accepted gives acceptedAt, and the cents unless a terminal record gave them.
  */
 export class PaymentTable {
@@ -29,7 +30,7 @@ export class PaymentTable {
   acceptedAt!: Float64Array;
   /** requestedAt of the last attempt, or of the settlement. */
   at!: Float64Array;
-  writtenAt!: Float64Array;
+  sequence!: Float64Array;
   private mask = 0;
   size = 0;
 
@@ -60,17 +61,17 @@ export class PaymentTable {
   }
 
   /** Folds one record into its payment's entry (creating it); returns the entry's slot. */
-  apply(kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, writtenAt: number): number {
+  apply(kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, sequence: number): number {
     let slot = this.find(a, b, c, d);
     if (slot < 0) {
       if ((this.size + 1) * 4 > this.slots * 3) this.grow();
       slot = this.claim(a, b, c, d);
     }
-    this.applyAt(slot, kind, processor, cents, at, writtenAt);
+    this.applyAt(slot, kind, processor, cents, at, sequence);
     return slot;
   }
 
-  applyAt(slot: number, kind: RecordKind, processor: number, cents: number, at: number, writtenAt: number): void {
+  applyAt(slot: number, kind: RecordKind, processor: number, cents: number, at: number, sequence: number): void {
     const flags = this.flags[slot];
     const terminal = (flags & (SETTLED | DROPPED)) !== 0;
     if (kind === RecordKind.Accepted) {
@@ -78,27 +79,27 @@ export class PaymentTable {
       this.acceptedAt[slot] = at;
       if (!terminal) this.cents[slot] = cents;
     } else if (kind === RecordKind.Attempt) {
-      if (terminal || ((flags & ATTEMPTED) !== 0 && writtenAt < this.writtenAt[slot])) return;
+      if (terminal || ((flags & ATTEMPTED) !== 0 && sequence < this.sequence[slot])) return;
       this.flags[slot] = flags | ATTEMPTED;
-      this.setCall(slot, processor, at, writtenAt);
+      this.setCall(slot, processor, at, sequence);
       if ((flags & ACCEPTED) === 0) this.cents[slot] = cents;
     } else if (kind === RecordKind.Settled) {
       if ((flags & SETTLED) !== 0) return;
       this.flags[slot] = (flags & ~DROPPED) | SETTLED;
-      this.setCall(slot, processor, at, writtenAt);
+      this.setCall(slot, processor, at, sequence);
       this.cents[slot] = cents;
     } else {
       if (terminal) return;
       this.flags[slot] = flags | DROPPED;
-      this.setCall(slot, processor, at, writtenAt);
+      this.setCall(slot, processor, at, sequence);
       this.cents[slot] = cents;
     }
   }
 
-  private setCall(slot: number, processor: number, at: number, writtenAt: number): void {
+  private setCall(slot: number, processor: number, at: number, sequence: number): void {
     this.processor[slot] = processor;
     this.at[slot] = at;
-    this.writtenAt[slot] = writtenAt;
+    this.sequence[slot] = sequence;
   }
 
   private claim(a: number, b: number, c: number, d: number): number {
@@ -121,13 +122,13 @@ export class PaymentTable {
     this.cents = new Float64Array(slots);
     this.acceptedAt = new Float64Array(slots);
     this.at = new Float64Array(slots);
-    this.writtenAt = new Float64Array(slots);
+    this.sequence = new Float64Array(slots);
     this.mask = slots - 1;
     this.size = 0;
   }
 
   private grow(): void {
-    const { keys, flags, processor, cents, acceptedAt, at, writtenAt } = this;
+    const { keys, flags, processor, cents, acceptedAt, at, sequence } = this;
     this.allocate(flags.length * 2);
     for (let old = 0; old < flags.length; old++) {
       if (flags[old] === 0) continue;
@@ -137,7 +138,7 @@ export class PaymentTable {
       this.cents[slot] = cents[old];
       this.acceptedAt[slot] = acceptedAt[old];
       this.at[slot] = at[old];
-      this.writtenAt[slot] = writtenAt[old];
+      this.sequence[slot] = sequence[old];
     }
   }
 }

@@ -9,7 +9,7 @@
  *   8  u32×4 id         correlationId words
  *   24 f64  cents
  *   32 f64  at          accepted: acceptedAt; attempt, settled, dropped: requestedAt (epoch ms)
- *   40 f64  writtenAt   orders attempts written by different threads
+ *   40 f64  sequence    the instance's write order (sequence.ts): orders a payment's attempts
  *
  * The magic and the 32-bit check let replay find the next whole frame at any byte offset after
  * damage (a partial write left in the middle of a file), instead of trusting the 48-byte grid.
@@ -35,7 +35,7 @@ export interface JournalRecord {
   id: Uint32Array;
   cents: number;
   at: number;
-  writtenAt: number;
+  sequence: number;
 }
 
 /** One preallocated frame, filled in place for each append. */
@@ -43,11 +43,11 @@ export class RecordFrame {
   readonly bytes = new Uint8Array(RECORD_BYTES);
   private readonly view = new DataView(this.bytes.buffer);
 
-  fill(kind: RecordKind, processor: number, id: Uint32Array, idIndex: number, cents: number, at: number, writtenAt: number): Uint8Array {
-    return this.fillWords(kind, processor, id[idIndex], id[idIndex + 1], id[idIndex + 2], id[idIndex + 3], cents, at, writtenAt);
+  fill(kind: RecordKind, processor: number, id: Uint32Array, idIndex: number, cents: number, at: number, sequence: number): Uint8Array {
+    return this.fillWords(kind, processor, id[idIndex], id[idIndex + 1], id[idIndex + 2], id[idIndex + 3], cents, at, sequence);
   }
 
-  fillWords(kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, writtenAt: number): Uint8Array {
+  fillWords(kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, sequence: number): Uint8Array {
     const view = this.view;
     view.setUint8(0, kind);
     view.setUint8(1, processor);
@@ -58,7 +58,7 @@ export class RecordFrame {
     view.setUint32(20, d, true);
     view.setFloat64(24, cents, true);
     view.setFloat64(32, at, true);
-    view.setFloat64(40, writtenAt, true);
+    view.setFloat64(40, sequence, true);
     view.setUint32(4, check32(view, 0), true);
     return this.bytes;
   }
@@ -106,6 +106,6 @@ export function decodeRecord(bytes: Uint8Array, offset: number): JournalRecord |
     id,
     cents: view.getFloat64(offset + 24, true),
     at: view.getFloat64(offset + 32, true),
-    writtenAt: view.getFloat64(offset + 40, true),
+    sequence: view.getFloat64(offset + 40, true),
   };
 }

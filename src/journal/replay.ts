@@ -24,7 +24,7 @@ import { BASE_FILE, BASE_TEMPORARY, journalFiles, listSegments } from './segment
  * they are unlinked, which folds to the same thing.
  *
  * The base holds one record per settled or dropped payment (what the ledger and the accepted ids
- * need) and, per payment still unsettled, its accepted record and its last attempt (writtenAt
+ * need) and, per payment still unsettled, its accepted record and its last attempt (sequence
  * kept, so it still orders against attempts in segments not folded yet).
  *
  * Memory: segments are folded into a PaymentTable (per payment seen there), then the base is
@@ -60,9 +60,11 @@ export interface Replayed {
   records: number;
   /** Damaged stretches (a write torn by power loss, a partial write left behind): skipped. */
   torn: number;
+  /** The largest sequence number in the journal: writers must number their records past it. */
+  lastSequence: number;
 }
 
-type OnFrame = (kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, writtenAt: number) => void;
+type OnFrame = (kind: RecordKind, processor: number, a: number, b: number, c: number, d: number, cents: number, at: number, sequence: number) => void;
 
 const CHUNK_BYTES = 1 << 16;
 
@@ -81,6 +83,8 @@ class FrameReader {
   private inGap = false;
   records = 0;
   torn = 0;
+  /** The largest sequence number read. */
+  lastSequence = 0;
 
   constructor(path: string) {
     try {
@@ -109,6 +113,8 @@ class FrameReader {
       if (version === 2 || (version === 1 && (this.start + at) % RECORD_BYTES === 0)) {
         this.records++;
         this.inGap = false;
+        const sequence = view.getFloat64(at + 40, true);
+        if (sequence > this.lastSequence) this.lastSequence = sequence;
         onFrame(
           buffer[at],
           buffer[at + 1],
@@ -118,7 +124,7 @@ class FrameReader {
           view.getUint32(at + 20, true),
           view.getFloat64(at + 24, true),
           view.getFloat64(at + 32, true),
-          view.getFloat64(at + 40, true),
+          sequence,
         );
         at += RECORD_BYTES;
       } else {
@@ -143,6 +149,7 @@ class FoldJob {
   readonly table: PaymentTable;
   records = 0;
   torn = 0;
+  lastSequence = 0;
   private index = 0;
   private reader: FrameReader | null = null;
   private readonly intoTable: OnFrame;
@@ -156,12 +163,12 @@ class FoldJob {
   ) {
     const table = new PaymentTable(expectedPayments * 2);
     this.table = table;
-    this.intoTable = (kind, processor, a, b, c, d, cents, at, writtenAt) => table.apply(kind, processor, a, b, c, d, cents, at, writtenAt);
-    this.fromBase = (kind, processor, a, b, c, d, cents, at, writtenAt) => {
+    this.intoTable = (kind, processor, a, b, c, d, cents, at, sequence) => table.apply(kind, processor, a, b, c, d, cents, at, sequence);
+    this.fromBase = (kind, processor, a, b, c, d, cents, at, sequence) => {
       const slot = table.find(a, b, c, d);
-      if (slot >= 0) table.applyAt(slot, kind, processor, cents, at, writtenAt);
-      else if (kind === RecordKind.Settled || kind === RecordKind.Dropped) direct(kind, processor, a, b, c, d, cents, at, writtenAt);
-      else table.apply(kind, processor, a, b, c, d, cents, at, writtenAt);
+      if (slot >= 0) table.applyAt(slot, kind, processor, cents, at, sequence);
+      else if (kind === RecordKind.Settled || kind === RecordKind.Dropped) direct(kind, processor, a, b, c, d, cents, at, sequence);
+      else table.apply(kind, processor, a, b, c, d, cents, at, sequence);
     };
   }
 
@@ -174,6 +181,7 @@ class FoldJob {
     if (!this.reader.step(inBase ? this.fromBase : this.intoTable)) {
       this.records += this.reader.records;
       this.torn += this.reader.torn;
+      this.lastSequence = Math.max(this.lastSequence, this.reader.lastSequence);
       this.reader = null;
       this.index++;
     }
@@ -243,7 +251,7 @@ export function replayJournal(dir: string, sink: ReplaySink): Replayed {
     });
   }
   unsettled.sort((a, b) => a.acceptedAt - b.acceptedAt);
-  return { unsettled, settled, dropped, records: job.records, torn: job.torn };
+  return { unsettled, settled, dropped, records: job.records, torn: job.torn, lastSequence: job.lastSequence };
 }
 
 export interface CompactionOptions {
@@ -286,8 +294,8 @@ export async function compactJournal(dir: string, segments: string[], options: C
     baseBytes += used;
     used = 0;
   };
-  const emit: OnFrame = (kind, processor, a, b, c, d, cents, at, writtenAt) => {
-    out.set(frame.fillWords(kind, processor, a, b, c, d, cents, at, writtenAt), used);
+  const emit: OnFrame = (kind, processor, a, b, c, d, cents, at, sequence) => {
+    out.set(frame.fillWords(kind, processor, a, b, c, d, cents, at, sequence), used);
     used += RECORD_BYTES;
     if (used === out.length) spill();
   };
@@ -304,11 +312,11 @@ export async function compactJournal(dir: string, segments: string[], options: C
       const c = table.key(slot, 2);
       const d = table.key(slot, 3);
       const cents = table.cents[slot];
-      if (flags & SETTLED) emit(RecordKind.Settled, table.processor[slot], a, b, c, d, cents, table.at[slot], table.writtenAt[slot]);
-      else if (flags & DROPPED) emit(RecordKind.Dropped, table.processor[slot], a, b, c, d, cents, table.at[slot], table.writtenAt[slot]);
+      if (flags & SETTLED) emit(RecordKind.Settled, table.processor[slot], a, b, c, d, cents, table.at[slot], table.sequence[slot]);
+      else if (flags & DROPPED) emit(RecordKind.Dropped, table.processor[slot], a, b, c, d, cents, table.at[slot], table.sequence[slot]);
       else {
         if (flags & ACCEPTED) emit(RecordKind.Accepted, 0, a, b, c, d, cents, table.acceptedAt[slot], 0);
-        if (flags & ATTEMPTED) emit(RecordKind.Attempt, table.processor[slot], a, b, c, d, cents, table.at[slot], table.writtenAt[slot]);
+        if (flags & ATTEMPTED) emit(RecordKind.Attempt, table.processor[slot], a, b, c, d, cents, table.at[slot], table.sequence[slot]);
       }
       if (slot % TABLE_SLICE === TABLE_SLICE - 1) await options.pause();
     }

@@ -41,7 +41,10 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const policy = new SettlementPolicy(signals, config, log);
   // Fleet mode: attempts and outcomes go to the fleet's Redis, which any host reads; else to this instance's journal.
   const fleetLog = config.redisUrl === null ? null : new FleetLog(config.redisUrl);
-  const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
+  const journal =
+    config.journalDir === null
+      ? null
+      : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs, { sequence: state.journalSequence });
   const settler = new Settler(ring, fleetLog ? null : ledger, signals, policy, clients, config, log, fleetLog ?? journal);
   postToParent({ type: 'ready', name });
 

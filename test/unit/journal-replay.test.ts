@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { InstanceJournal } from '../../src/journal/instance-journal.ts';
 import { JournalWriter } from '../../src/journal/journal-writer.ts';
 import { RECORD_BYTES, RecordKind } from '../../src/journal/record.ts';
+import { JournalSequence } from '../../src/journal/sequence.ts';
 import { idOf, restart, tempDir } from './journal-support.ts';
 
 const dirs: string[] = [];
@@ -47,7 +48,6 @@ describe('journal replay', () => {
     accepted.append(RecordKind.Accepted, 0, idOf(10), 0, 1990, AT);
     accepted.append(RecordKind.Accepted, 0, idOf(20), 0, 500, AT + 5);
     worker2.append(RecordKind.Attempt, 1, idOf(20), 0, 500, AT + 50);
-    await Bun.sleep(2); // writtenAt orders attempts of different threads
     worker1.append(RecordKind.Attempt, 0, idOf(20), 0, 500, AT + 60);
     for (const writer of [accepted, worker1, worker2]) writer.close();
 
@@ -57,6 +57,45 @@ describe('journal replay', () => {
       { id: 10, cents: 1990, acceptedAt: AT, doubtAt: -1, doubtRequestedAt: 0 },
       { id: 20, cents: 500, acceptedAt: AT + 5, doubtAt: 0, doubtRequestedAt: AT + 60 },
     ]);
+  });
+
+  test('two attempts written in the same millisecond, on both sides of a compaction: the one written last stands', async () => {
+    const dir = journalDir();
+    const { journal } = await restart(dir, { compactEveryMs: 0 });
+    const worker = new JournalWriter(join(dir, 'worker-1.jnl'), 0, { segmentBytes: RECORD_BYTES });
+    journal.accepted(idOf(7), 1990, AT);
+    // One clock reading for every record: a clock cannot order what happens within its resolution.
+    const now = Date.now;
+    Date.now = () => AT + 100;
+    try {
+      worker.append(RecordKind.Attempt, 0, idOf(7), 0, 1990, AT + 10); // refused at once (500) ...
+      worker.append(RecordKind.Attempt, 1, idOf(7), 0, 1990, AT + 20); // ... so the same worker tries the other
+    } finally {
+      Date.now = now;
+    }
+    // The first segment is closed (the writer rolled): compaction folds its attempt into the base,
+    // while the last attempt stays in the open segment.
+    expect((await journal.compact())?.done).toBe(true);
+    worker.close();
+    journal.close();
+
+    const { requeued } = await restart(dir);
+    expect(requeued).toEqual([{ id: 7, cents: 1990, acceptedAt: AT, doubtAt: 1, doubtRequestedAt: AT + 20 }]);
+  });
+
+  test('after a restart, records are numbered past every record of the journal: a new attempt outranks the old ones', async () => {
+    const dir = journalDir();
+    const before = new JournalWriter(join(dir, 'worker-1.jnl'), 0);
+    for (let n = 0; n < 50; n++) before.append(RecordKind.Attempt, 0, idOf(7), 0, 1990, AT + n);
+    before.close();
+    // A new process: its sequence starts from nothing, and replay raises it.
+    const sequence = JournalSequence.create();
+    const restarted = await restart(dir, { sequence });
+    const after = new JournalWriter(join(dir, 'worker-2.jnl'), 0, { sequence });
+    after.append(RecordKind.Attempt, 1, idOf(7), 0, 1990, AT + 1000);
+    after.close();
+    restarted.journal.close();
+    expect((await restart(dir)).requeued).toEqual([{ id: 7, cents: 1990, acceptedAt: AT + 1000, doubtAt: 1, doubtRequestedAt: AT + 1000 }]);
   });
 
   test('a dropped payment is closed: not in the ledger, not queued again, its id still accepted; compaction keeps it', async () => {
