@@ -9,7 +9,7 @@ import type { PaymentRing } from '../queue/payment-ring.ts';
  * HTTP thread's own counts (accepted, refused) are plain numbers of that one thread. Served on
  * each instance's own socket or port; the public load balancer does not forward it.
  */
-export type Refusal = 'invalid' | 'queue_full' | 'journal_unwritable' | 'capacity' | 'owner_unreachable' | 'redis_unavailable';
+export type Refusal = 'invalid' | 'queue_full' | 'journal_unwritable' | 'capacity' | 'owner_unreachable' | 'owner_no_answer' | 'redis_unavailable';
 
 export class HttpCounters {
   accepted = 0;
@@ -17,7 +17,15 @@ export class HttpCounters {
   repeated = 0;
   /** Handed to the instance that owns the correlationId. */
   forwarded = 0;
-  readonly refused: Record<Refusal, number> = { invalid: 0, queue_full: 0, journal_unwritable: 0, capacity: 0, owner_unreachable: 0, redis_unavailable: 0 };
+  readonly refused: Record<Refusal, number> = {
+    invalid: 0,
+    queue_full: 0,
+    journal_unwritable: 0,
+    capacity: 0,
+    owner_unreachable: 0,
+    owner_no_answer: 0,
+    redis_unavailable: 0,
+  };
 }
 
 export interface MetricsSources {
@@ -50,7 +58,7 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
   metric(
     'gateway_payments_refused_total',
     'counter',
-    'Payments refused, by reason (400 invalid, 503 otherwise).',
+    'Payments refused, by reason (400 invalid, 504 owner_no_answer: it may have been accepted, 503 otherwise).',
     Object.entries(counters.refused).map(([reason, value]) => [`{reason="${reason}"}`, value]),
   );
   metric('gateway_payments_settled_total', 'counter', 'Payments recorded in the ledger, by processor.', perProcessor(Field.Settled));

@@ -7,7 +7,7 @@ import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import type { IdSet } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
 import { Counter, Field, Time, type Signals } from '../health/signals.ts';
-import type { PeerClient } from '../ledger/peer-client.ts';
+import { PeerNoAnswer, type PeerClient } from '../ledger/peer-client.ts';
 import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
 import { formatUuid } from '../queue/uuid.ts';
@@ -57,6 +57,11 @@ export const ACCEPTED: Reply = reply(202, { message: 'payment accepted' });
 const QUEUE_FULL: Reply = { ...errorReply(503, 'payment queue is full, retry shortly'), retryAfter: 1 };
 const JOURNAL_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded durably, retry shortly'), retryAfter: 1 };
 const OWNER_UNREACHABLE: Reply = { ...errorReply(503, 'the instance that owns this correlationId cannot be reached, retry shortly'), retryAfter: 1 };
+/** The owner got the payment and did not answer in time: it may hold it, so never a "not taken" 503. */
+const OWNER_NO_ANSWER: Reply = errorReply(
+  504,
+  'the instance that owns this correlationId did not answer in time: the payment may have been accepted; retry with the same correlationId',
+);
 const REDIS_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded in the fleet store (Redis), retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
@@ -126,7 +131,11 @@ export class GatewayRoutes {
     if (owner) {
       this.counters.forwarded++;
       // A copy: the server may reuse the body's memory once this returns.
-      return owner.forwardPayment(body.slice()).catch(() => {
+      return owner.forwardPayment(body.slice()).catch((error: unknown) => {
+        if (error instanceof PeerNoAnswer) {
+          this.counters.refused.owner_no_answer++;
+          return OWNER_NO_ANSWER;
+        }
         this.counters.refused.owner_unreachable++;
         return OWNER_UNREACHABLE;
       });

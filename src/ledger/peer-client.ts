@@ -35,6 +35,16 @@ export function totalsFromWire(wire: WireTotals): Totals {
 }
 
 /**
+ * A request that may have reached the peer, with no answer (timed out, connection lost after it
+ * was made): whatever it asked may have been done. A peer that was never reached (connection
+ * refused, no such socket or host) rejects with a plain Error instead.
+ */
+export class PeerNoAnswer extends Error {}
+
+/** Connection errors that prove the request never reached the peer. */
+const NOT_DELIVERED = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
  * Over node:http (both runtimes have it, and it costs no extra memory per thread, unlike undici's
  * ~26 MB), keep-alive, by TCP or unix socket.
  */
@@ -71,7 +81,11 @@ export class PeerClient {
     return (await this.request('GET', '/internal/health')) as WireHealth;
   }
 
-  /** Hands a payment to this peer, its owner; resolves to the owner's answer, rejects when it cannot be had. */
+  /**
+   * Hands a payment to this peer, its owner; resolves to the owner's answer. Rejects with
+   * PeerNoAnswer when the owner may have accepted it without answering, with an Error when it was
+   * never reached.
+   */
   async forwardPayment(body: Uint8Array): Promise<{ status: number; body: string; retryAfter?: number }> {
     const answer = await this.exchange('POST', '/internal/payments', body);
     return { status: answer.status, body: answer.text, ...(answer.retryAfter > 0 ? { retryAfter: answer.retryAfter } : {}) };
@@ -92,10 +106,15 @@ export class PeerClient {
     }
   }
 
-  /** One request to this peer; rejects when no whole answer came (connection, timeout). */
+  /** One request to this peer; rejects when no whole answer came: PeerNoAnswer unless it never reached the peer. */
   private exchange(method: 'GET' | 'POST', path: string, body: Uint8Array | null): Promise<{ status: number; text: string; retryAfter: number }> {
     return new Promise((resolve, reject) => {
-      const unreachable = (error: Error) => reject(new Error(`peer ${this.address} unreachable (${error.message})`));
+      const unreachable = (error: NodeJS.ErrnoException) =>
+        reject(
+          NOT_DELIVERED.has(error.code ?? '')
+            ? new Error(`peer ${this.address} unreachable (${error.message})`)
+            : new PeerNoAnswer(`no answer from peer ${this.address} (${error.message})`),
+        );
       const headers = body === null ? { 'content-length': 0 } : { 'content-type': 'application/json', 'content-length': body.byteLength };
       const call = httpRequest(
         { agent: this.agent, socketPath: this.socketPath, host: this.host, port: this.port, method, path, timeout: this.timeoutMs, headers },

@@ -133,6 +133,39 @@ describe('exactly once and reconciled', () => {
     expect(await expectConsistent(a2, simulator)).toEqual(first);
   }, 60_000);
 
+  test('a forward its owner does not answer in time is a 504 "may have been accepted", not a 503 "not taken": the owner does take it', async () => {
+    const [first, second] = await startPair({});
+    // Owned by the second instance (its last hex digit is odd).
+    const id = `${crypto.randomUUID().slice(0, -1)}1`;
+    second.child.proc.kill('SIGSTOP'); // the owner stalls longer than a forward waits
+    let status: number;
+    let body: unknown;
+    try {
+      const response = await first.pay(id, '19.90');
+      status = response.status;
+      body = await response.json();
+    } finally {
+      second.child.proc.kill('SIGCONT');
+    }
+    expect(status).toBe(504);
+    expect(body).toEqual({ error: expect.stringContaining('may have been accepted; retry with the same correlationId') });
+    // It did reach the owner, which accepts and settles it once it runs again.
+    await second.settled();
+    const once = await expectConsistent(first, simulator);
+    expect(once.default.totalRequests + once.fallback.totalRequests).toBe(1);
+    // The retry the answer asks for is the same payment: 202, not paid again.
+    expect((await first.pay(id, '19.90')).status).toBe(202);
+    await second.settled();
+    expect(await expectConsistent(first, simulator)).toEqual(once);
+    await expectEachSettledOnce(simulator, [id]);
+
+    // An owner that is not there at all (connection refused) did not take it: 503, retry shortly.
+    await second.child.stop();
+    const refused = await first.pay(`${crypto.randomUUID().slice(0, -1)}3`, '19.90');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+  }, 30_000);
+
   test('a payment in doubt at a processor that keeps failing is released after DOUBT_RELEASE_MS and settled once elsewhere', async () => {
     // Calls time out (the processor holds them 1 s and then fails them: never recorded), and it keeps failing.
     await simulator.default.setDelay(1000);
