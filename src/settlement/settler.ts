@@ -77,8 +77,8 @@ interface Pending {
   doubtAt: ProcessorIndex | typeof NO_DOUBT;
   /** When that call was written, in signals time. */
   doubtSince: number;
+  /** When its last lookup ended (or -Infinity: due at once), in signals time. */
   lastLookupAt: number;
-  lookingUp: boolean;
   /** The call `send` decided, started by `startCalls` once its attempt is journaled. */
   callTarget: ProcessorIndex;
   callRequestedAt: number;
@@ -97,7 +97,20 @@ export class Settler {
   /** Decided this pump, sent at its end, after one journal write for all their attempts. */
   private readonly starting: Pending[] = [];
   private pumpScheduled = false;
-  private inDoubt: Pending[] = [];
+  /**
+   * In-doubt payments not being looked up right now, in the order their next lookup is due
+   * (lastLookupAt ascending: a lookup that ends goes to the back, one due at once to the front).
+   * A pump looks at the front only, and a payment leaves doubt while its lookup runs, outside this
+   * line: every step is O(1), whatever how many are in doubt.
+   */
+  private readonly lookupLine = new Deque<Pending>();
+  /** Payments in doubt: in `lookupLine` or being looked up. */
+  private inDoubt = 0;
+  /**
+   * Past this many in doubt (lookups failing), the worker takes nothing more from the ring: the
+   * backlog waits there, in fixed memory, and a full ring answers 503. Its share of the ring.
+   */
+  private readonly maxInDoubt: number;
   /** Calls in flight per processor, oldest first (a Set keeps insertion order). */
   private readonly inflightCalls: [Set<Pending>, Set<Pending>] = [new Set(), new Set()];
   private lookupsInFlight = 0;
@@ -122,6 +135,7 @@ export class Settler {
     private readonly journal: SettlementLog | null = null,
   ) {
     this.purgesSeen = signals.count(Counter.Purges);
+    this.maxInDoubt = Math.ceil(ring.capacity / settings.paymentWorkers);
   }
 
   private get inflight(): number {
@@ -130,7 +144,7 @@ export class Settler {
 
   /** Payments this worker holds: waiting, in doubt, or with a call in flight. */
   get unsettled(): number {
-    return this.waiting.length + this.inDoubt.length + this.inflight;
+    return this.waiting.length + this.inDoubt + this.inflight;
   }
 
   /** Calls and lookups still running. */
@@ -140,12 +154,12 @@ export class Settler {
 
   /** Whether a timer should keep calling `pump` (something waits for a processor to become available). */
   get hasWaiting(): boolean {
-    return this.waiting.length > 0 || this.inDoubt.length > 0;
+    return this.waiting.length > 0 || this.inDoubt > 0;
   }
 
   /** Whether the waiting bound is reached: the ring's backlog stays there until a call or a hold frees room. */
   get waitingFull(): boolean {
-    return this.waiting.length >= this.settings.maxInflightPerProcessor;
+    return this.waiting.length >= this.settings.maxInflightPerProcessor || this.inDoubt >= this.maxInDoubt;
   }
 
   /** No new calls or lookups from now on (shutdown); calls in flight still end and are recorded. */
@@ -160,7 +174,7 @@ export class Settler {
     if (!this.stopped) {
       pulled = this.pull();
       const now = this.signals.now();
-      if (this.inDoubt.length > 0) this.pumpInDoubt(now);
+      if (this.lookupLine.length > 0) this.pumpInDoubt(now);
       this.sendWaiting(now);
     }
     this.startCalls();
@@ -248,7 +262,7 @@ export class Settler {
     const slot = this.slot;
     const now = this.signals.now();
     const purgedAt = this.signals.purgedAt;
-    const room = this.settings.maxInflightPerProcessor - this.waiting.length;
+    const room = Math.min(this.settings.maxInflightPerProcessor - this.waiting.length, this.maxInDoubt - this.inDoubt);
     let pulled = 0;
     while (pulled < room) {
       this.signals.addCount(Counter.Waiting, 1);
@@ -275,7 +289,6 @@ export class Settler {
         doubtAt: NO_DOUBT,
         doubtSince: 0,
         lastLookupAt: 0,
-        lookingUp: false,
         callTarget: DEFAULT,
         callRequestedAt: 0,
         callGrant: REFUSED,
@@ -295,14 +308,16 @@ export class Settler {
     payment.doubtAt = processor;
     payment.doubtSince = since;
     payment.lastLookupAt = -Infinity;
-    this.inDoubt.push(payment);
+    this.lookupLine.pushFront(payment);
+    this.inDoubt++;
     this.signals.addCount(Counter.InDoubt, 1);
   }
 
+  /** Starts the lookups that are due, from the front of the line, as many as may run at once. */
   private pumpInDoubt(now: number): void {
-    for (const payment of this.inDoubt) {
-      if (this.lookupsInFlight >= MAX_LOOKUPS_IN_FLIGHT) return;
-      if (!payment.lookingUp && now - payment.lastLookupAt >= DOUBT_POLL_MS) this.lookUp(payment, now);
+    const line = this.lookupLine;
+    while (this.lookupsInFlight < MAX_LOOKUPS_IN_FLIGHT && line.length > 0 && now - line.peek()!.lastLookupAt >= DOUBT_POLL_MS) {
+      this.lookUp(line.shift()!);
     }
   }
 
@@ -464,16 +479,18 @@ export class Settler {
     if (this.journalErrors++ < 10) this.log(`journal write failed, calls wait: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  /** Asks the doubted processor whether it holds the payment, and with which requestedAt. */
-  private lookUp(payment: Pending, now: number): void {
+  /** Asks the doubted processor whether it holds the payment, and with which requestedAt; back in line unless that settles it. */
+  private lookUp(payment: Pending): void {
     const processor = payment.doubtAt as ProcessorIndex;
-    payment.lookingUp = true;
-    payment.lastLookupAt = now;
     this.lookupsInFlight++;
     this.clients[processor].lookup(payment.id).then((found) => {
-      payment.lookingUp = false;
       this.lookupsInFlight--;
-      if (payment.acceptedAt <= this.signals.purgedAt || payment.doubtAt !== processor) return;
+      if (payment.acceptedAt <= this.signals.purgedAt) {
+        // Purged while looked up (outside the line, so the purge left it to this).
+        this.leaveDoubt(payment);
+        this.signals.addCount(Counter.Waiting, -1);
+        return;
+      }
       if (found.kind === 'found') {
         if (this.isOurs(payment, processor, found.requestedAtMs)) {
           this.record(payment, processor, found.requestedAtMs);
@@ -490,13 +507,17 @@ export class Settler {
         this.leaveDoubt(payment);
         this.log(`payment ${payment.id}: ${PROCESSORS[processor]} does not hold it ${this.settings.doubtReleaseMs} ms after the call; free to go anywhere`);
         this.wait(payment);
+      } else {
+        payment.lastLookupAt = this.signals.now();
+        this.lookupLine.push(payment);
       }
       this.schedulePump();
     });
   }
 
+  /** For a payment out of the line (its lookup just ended, or a purge took it out). */
   private leaveDoubt(payment: Pending): void {
-    this.inDoubt.splice(this.inDoubt.indexOf(payment), 1);
+    this.inDoubt--;
     payment.doubtAt = NO_DOUBT;
     this.signals.addCount(Counter.InDoubt, -1);
   }
@@ -511,8 +532,13 @@ export class Settler {
       else kept.push(payment);
     }
     for (let payment = kept.shift(); payment !== undefined; payment = kept.shift()) this.waiting.push(payment);
-    for (const payment of [...this.inDoubt]) {
-      if (payment.acceptedAt > purgedAt) continue;
+    // The line keeps its order; a payment being looked up is left to its lookup's end.
+    for (let left = this.lookupLine.length; left > 0; left--) {
+      const payment = this.lookupLine.shift()!;
+      if (payment.acceptedAt > purgedAt) {
+        this.lookupLine.push(payment);
+        continue;
+      }
       this.leaveDoubt(payment);
       this.signals.addCount(Counter.Waiting, -1);
     }
