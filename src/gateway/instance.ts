@@ -1,11 +1,15 @@
 import { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/env.ts';
 import { LocalLedger } from '../ledger/local-ledger.ts';
 import { ClusterLedger } from '../ledger/cluster-ledger.ts';
+import { LedgerArchive } from '../ledger/ledger-archive.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
 import { InstanceJournal } from '../journal/instance-journal.ts';
-import { IdSet } from '../queue/id-set.ts';
+import { RecentIdSet } from '../queue/id-set.ts';
 import { GatewayRoutes } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
@@ -25,6 +29,10 @@ export interface Instance {
   /** One line describing the instance, for the "listening" log. */
   describe(where: string): string;
 }
+
+/** The archive's file in the journal's directory (not a journal file: it does not end in .jnl). */
+const LEDGER_HISTORY_FILE = 'ledger-history.bin';
+const LEDGER_FOLD_EVERY_MS = 250;
 
 /** A peer that takes longer than this to give its totals makes the summary a 503, not a guess. */
 const PEER_TIMEOUT_MS = 2000;
@@ -65,8 +73,14 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     }
   }
   const { shared, attached } = createSharedState(config);
-  // Ids are settled payments plus those queued or held: hasRoom turns false before memory would.
-  const acceptedIds = new IdSet(undefined, config.ledgerCapacity + config.queueCapacity);
+  // Settled payments past half the ledger's capacity are folded into the archive (exact per-minute
+  // totals in memory, entries on disk), so the ledger never fills; before the replay, which refills it.
+  const archiveDir = config.journalDir ?? mkdtempSync(join(tmpdir(), 'gateway-ledger-'));
+  attached.ledger.attachArchive(new LedgerArchive(join(archiveDir, LEDGER_HISTORY_FILE)));
+  setInterval(() => attached.ledger.fold(), LEDGER_FOLD_EVERY_MS).unref();
+  // Idempotency over the most recent (LEDGER_CAPACITY + QUEUE_CAPACITY) / 2 to twice that many ids
+  // (see RecentIdSet): memory as the former single set, whatever the history.
+  const acceptedIds = new RecentIdSet(Math.ceil((config.ledgerCapacity + config.queueCapacity) / 2));
   const local = new LocalLedger(attached.ledger, () => routes.purgeLocal());
   const peers = config.peers.map((address) => new PeerClient(address, PEER_TIMEOUT_MS));
   const instances: (PeerClient | null)[] = [...peers];

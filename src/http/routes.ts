@@ -4,7 +4,7 @@ import { type LedgerReader, type Totals } from '../ledger/ledger.ts';
 import { totalsToWire, type WireHealth } from '../ledger/peer-client.ts';
 import { centsToJsonNumber } from '../domain/money.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
-import type { IdSet } from '../queue/id-set.ts';
+import type { AcceptedIds } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
 import { Counter, Field, Time, type Signals } from '../health/signals.ts';
 import { PeerNoAnswer, type PeerClient } from '../ledger/peer-client.ts';
@@ -86,7 +86,7 @@ export interface RouteDeps {
   ring: PaymentRing;
   ledger: SharedLedger;
   ledgerReader: LedgerReader;
-  acceptedIds: IdSet;
+  acceptedIds: AcceptedIds;
   signals: Signals;
   config: GatewayConfig;
   journal: AcceptJournal | null;

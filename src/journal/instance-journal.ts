@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AcceptJournal } from '../http/routes.ts';
 import type { SharedLedger } from '../ledger/shared-ledger.ts';
 import type { ProcessorIndex } from '../domain/processors.ts';
-import type { IdSet } from '../queue/id-set.ts';
+import type { AcceptedIds } from '../queue/id-set.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { RecordKind } from './record.ts';
@@ -56,7 +56,7 @@ export class InstanceJournal implements AcceptJournal {
     readonly dir: string,
     private readonly fsyncMs: number,
     ledger: SharedLedger,
-    acceptedIds: IdSet,
+    acceptedIds: AcceptedIds,
     private readonly log: (line: string) => void,
     options: JournalOptions = {},
   ) {

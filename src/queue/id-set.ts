@@ -143,3 +143,68 @@ export class IdSet {
     }
   }
 }
+
+/** What the gateway needs of its accepted ids (IdSet, or RecentIdSet for a bounded memory over an unbounded history). */
+export interface AcceptedIds {
+  readonly size: number;
+  readonly hasRoom: boolean;
+  add(words: Uint32Array, index: number): boolean;
+  delete(words: Uint32Array, index: number): void;
+  clear(): void;
+}
+
+/**
+ * The ids accepted most recently, in two generations of `generationIds` each: an id is added to
+ * the current one (unless either holds it); when the current one is full it becomes the previous
+ * one and the oldest generation is forgotten (its table cleared and reused: no allocation).
+ * Memory is two IdSets of `generationIds` whatever the history, and it never refuses an id.
+ *
+ * The horizon: an id is remembered for at least `generationIds` later acceptances (and at most
+ * twice that). A repeat within it gets 202 and is not queued again. A repeat past it is queued
+ * again; if it reaches the processor that holds the first, that processor's 422 and the lookup
+ * that follows tell it is not this copy's record, and it is dropped (never counted twice); only a
+ * repeat sent to the other processor past the horizon would be paid twice.
+ */
+export class RecentIdSet implements AcceptedIds {
+  private current: IdSet;
+  private previous: IdSet;
+
+  constructor(readonly generationIds: number) {
+    this.current = new IdSet(undefined, generationIds);
+    this.previous = new IdSet(undefined, generationIds);
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+
+  get hasRoom(): boolean {
+    return true;
+  }
+
+  /** Bytes held by both tables. */
+  get bytes(): number {
+    return this.current.bytes + this.previous.bytes;
+  }
+
+  add(words: Uint32Array, index: number): boolean {
+    if (this.previous.has(words, index)) return false;
+    if (!this.current.hasRoom && !this.current.has(words, index)) {
+      const forgotten = this.previous;
+      forgotten.clear();
+      this.previous = this.current;
+      this.current = forgotten;
+    }
+    return this.current.add(words, index);
+  }
+
+  delete(words: Uint32Array, index: number): void {
+    this.current.delete(words, index);
+    this.previous.delete(words, index);
+  }
+
+  clear(): void {
+    this.current.clear();
+    this.previous.clear();
+  }
+}

@@ -39,8 +39,8 @@ describe('purge racing appends', () => {
       { count: 1, cents: 7n },
     ]);
     expect(ledger.count).toBe(1);
-    // No slot is handed out twice: the three appends took three slots.
-    expect(ledger.free).toBe(13);
+    // The purge gave back the capacity of the two it forgot; the one kept holds one entry.
+    expect(ledger.free).toBe(15);
   });
 
   test('a purge in the middle of a block: the summary of the block, once sealed, is not used for it', () => {
@@ -54,19 +54,18 @@ describe('purge racing appends', () => {
     ]);
   });
 
-  test('slots are not reused after a purge: free stays a bound on the appends that can succeed', () => {
+  test('a purge frees the capacity of what it forgets: free stays a bound on the appends that can succeed', () => {
     const ledger = SharedLedger.create(4);
     ledger.append(DEFAULT, T, 1);
     ledger.append(DEFAULT, T, 1);
     ledger.purge();
     expect(ledger.count).toBe(0);
-    expect(ledger.free).toBe(2);
-    expect(ledger.append(FALLBACK, T, 5)).toBe(true);
-    expect(ledger.append(FALLBACK, T, 5)).toBe(true);
+    expect(ledger.free).toBe(4);
+    for (let i = 0; i < 4; i++) expect(ledger.append(FALLBACK, T, 5)).toBe(true);
     expect(ledger.append(FALLBACK, T, 5)).toBe(false);
     expect(ledger.free).toBe(0);
-    expect(ledger.count).toBe(2);
-    expect(ledger.totals(ALL)[FALLBACK]).toEqual({ count: 2, cents: 10n });
+    expect(ledger.count).toBe(4);
+    expect(ledger.totals(ALL)[FALLBACK]).toEqual({ count: 4, cents: 20n });
   });
 
   // Real threads: two writers append their own ranges of milliseconds while this thread purges
@@ -112,6 +111,6 @@ describe('purge racing appends', () => {
     }
     expect(ledger.totals(ALL)).toEqual(expected);
     expect(ledger.count).toBe(expected[DEFAULT].count + expected[FALLBACK].count);
-    expect(ledger.free).toBe(0);
+    expect(ledger.count + ledger.free).toBeLessThanOrEqual(ledger.capacity);
   });
 });
