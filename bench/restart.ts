@@ -123,7 +123,11 @@ if (process.argv[2] === '--month-child') {
       }
       return { count, cents };
     });
-    if (JSON.stringify(got, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) === JSON.stringify(expected, (_, v) => (typeof v === 'bigint' ? v.toString() : v))) equal++;
+    if (
+      JSON.stringify(got, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) ===
+      JSON.stringify(expected, (_, v) => (typeof v === 'bigint' ? v.toString() : v))
+    )
+      equal++;
     else if (mismatches.length < 3) mismatches.push(`${JSON.stringify(window)}`);
   }
   times.sort((a, b) => a - b);
@@ -153,8 +157,10 @@ if (process.argv[2] === '--month-child') {
 if (process.argv[2] === '--child') {
   const [dir, capacity] = [process.argv[3], Number(process.argv[4])];
   const started = performance.now();
+  // As the gateway starts: the ledger folds into its archive as the replay fills it.
   const ledger = SharedLedger.create(capacity);
-  const ids = new IdSet(undefined, capacity + QUEUE_CAPACITY);
+  ledger.attachArchive(new LedgerArchive(join(dir, 'ledger-history.bin')));
+  const ids = new RecentIdSet(Math.ceil((capacity + QUEUE_CAPACITY) / 2));
   const journal = new InstanceJournal(dir, 0, ledger, ids, () => {}, { compactEveryMs: 0 });
   const ms = performance.now() - started;
   const replay = journal.status().replay as Record<string, number>;
@@ -229,7 +235,7 @@ for (const payments of counts.length > 0 ? counts : [100_000, 1_000_000]) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-restart-'));
   const written = await writeJournal(dir, payments);
   const files = readdirSync(dir).map((name) => `${name} ${(statSync(join(dir, name)).size / 1024 / 1024).toFixed(1)} MB`);
-  const restart = restartInChild(dir, Math.max(payments, 1_000_000));
+  const restart = restartInChild(dir, LEDGER_CAPACITY);
   console.log(
     `${payments} payments: written in ${(written.ms / 1000).toFixed(1)} s with ${written.compactions} compactions while running; files: ${files.join(', ')}`,
   );

@@ -77,7 +77,15 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
   // totals in memory, entries on disk), so the ledger never fills; before the replay, which refills it.
   const archiveDir = config.journalDir ?? mkdtempSync(join(tmpdir(), 'gateway-ledger-'));
   attached.ledger.attachArchive(new LedgerArchive(join(archiveDir, LEDGER_HISTORY_FILE)));
-  setInterval(() => attached.ledger.fold(), LEDGER_FOLD_EVERY_MS).unref();
+  let foldErrors = 0;
+  setInterval(() => {
+    try {
+      attached.ledger.fold();
+    } catch (error) {
+      // Nothing was folded: the blocks stay in memory, and the ledger refuses payments (503) once full.
+      if (foldErrors++ < 10) log(`ledger archive: fold failed (${error instanceof Error ? error.message : String(error)}); trying again`);
+    }
+  }, LEDGER_FOLD_EVERY_MS).unref();
   // Idempotency over the most recent (LEDGER_CAPACITY + QUEUE_CAPACITY) / 2 to twice that many ids
   // (see RecentIdSet): memory as the former single set, whatever the history.
   const acceptedIds = new RecentIdSet(Math.ceil((config.ledgerCapacity + config.queueCapacity) / 2));

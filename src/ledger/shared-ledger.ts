@@ -176,7 +176,11 @@ export class SharedLedger {
   append(processor: ProcessorIndex, requestedAtMs: number, cents: number): boolean {
     let entry = this.claim();
     if (entry < 0 && this.archive !== null) {
-      this.fold(0);
+      try {
+        this.fold(0);
+      } catch {
+        return false; // the archive cannot be written (disk full): as full as before
+      }
       entry = this.claim();
     }
     if (entry < 0) return false;
