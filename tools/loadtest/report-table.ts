@@ -53,6 +53,12 @@ export function renderTable(r: LoadTestResult, files: { json: string; html: stri
     ]);
   }
   rows.push(['inconsistencies', `${r.inconsistencies.length}  (contract audits, lag ${o.auditLagMs} ms)`]);
+  if (r.finalDifferences.length > 0) {
+    rows.push([
+      'final difference',
+      `${r.finalDifferences.map((d) => `${d.processor} ${d.gatewayRequests} vs ${d.processorRequests}`).join(', ')}  (gateway vs processors at the cutoff; not fined)`,
+    ]);
+  }
   for (const lag of r.strictAudits ?? []) {
     rows.push([
       `strict audits ${lag.lagMs} ms`,
