@@ -75,6 +75,8 @@ const STALL_SLACK_MS = 50;
  * a backlog is not sent all at once dated with a pace nobody has seen.
  */
 const RAMP_START = 8;
+/** The longest delay the contract's processors are seen to take: what a call is dated for while its processor's pace is unknown. */
+export const RECOVERY_COVER_MS = 5000;
 const LOG_QUIET_MS = 5000;
 const RAMP_STEP = 2;
 
@@ -191,11 +193,24 @@ export class SettlementPolicy {
    * a processor's record tells which instance's call it is.
    */
   requestedAtFor(processor: ProcessorIndex, nowEpochMs: number, oldestInflightAgeMs: number): number {
-    const expectedMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs, this.settings.datingCoverMs);
+    const expectedMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs, this.coverFor(processor));
     const ahead = Math.max(0, expectedMs + STAMP_MARGIN_MS - this.settings.auditLagMs);
     const at = Math.ceil(nowEpochMs + ahead);
     const n = this.instances;
     return at + ((((this.settings.instanceIndex - at) % n) + n) % n);
+  }
+
+  /**
+   * The least delay a call to `processor` is dated for: the configured cover, or RECOVERY_COVER_MS
+   * while its pace is unknown: a probe of a failing processor, and the ramp after its breaker
+   * closed, when a backlog leaves at a pace one answer has shown (a failing default that came back
+   * at 1.9 s put 86 payments out of step at once). Those calls are few, and a run rarely ends
+   * within seconds of a recovery, so this cover costs little at the end.
+   */
+  private coverFor(processor: ProcessorIndex): number {
+    const s = this.signals;
+    const paceUnknown = s.get(processor, Field.Breaker) === Breaker.Open || s.reportedFailing(processor) || s.get(processor, Field.RampLimit) > 0;
+    return paceUnknown ? Math.max(this.settings.datingCoverMs, RECOVERY_COVER_MS) : this.settings.datingCoverMs;
   }
 
   /** Whether `processor` has changed pace: its oldest call in flight is far older than it usually answers. */

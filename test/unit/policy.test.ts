@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { expectedValueHoldMs, loadConfig } from '../../src/config/env.ts';
 import { Breaker, Field, Signals } from '../../src/health/signals.ts';
 import { DEFAULT, FALLBACK } from '../../src/domain/processors.ts';
-import { GRANTED, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
+import { GRANTED, RECOVERY_COVER_MS, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
 
 function policyWith(env: Record<string, string> = {}): { policy: SettlementPolicy; signals: Signals } {
   const signals = Signals.create();
@@ -120,5 +120,23 @@ describe('settlement policy: the rule', () => {
       policy.recordSuccess(DEFAULT, 20, now + 320);
     }
     expect(granted()).toBe(24); // 8 + 2 per answer
+  });
+
+  test("while a processor's pace is unknown (breaker open: a probe; ramping up after it closed), its calls are dated for the longest delay; once ramped up, by its pace", () => {
+    const { policy, signals } = policyWith({ BREAKER_FAILURE_THRESHOLD: '1', MAX_INFLIGHT_PER_PROCESSOR: '20', AUDIT_LAG_MS: '1500' });
+    const epochNow = 1_700_000_000_000;
+    const now = signals.now();
+    signals.observeLatency(DEFAULT, 10);
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(0);
+    policy.recordFailure(DEFAULT, 5, now, 'HTTP 500');
+    const unknownPace = RECOVERY_COVER_MS + STAMP_MARGIN_MS - 1500;
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(unknownPace);
+    policy.recordSuccess(DEFAULT, 10, now + 300); // the probe came back: closed, ramping
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(unknownPace);
+    for (let answers = 0; signals.get(DEFAULT, Field.RampLimit) > 0; answers++) {
+      expect(answers).toBeLessThan(20);
+      policy.recordSuccess(DEFAULT, 10, now + 310);
+    }
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(0);
   });
 });
