@@ -182,6 +182,7 @@ interface ResultJson {
   loadEndedAt: string;
   inconsistencies: Array<{ phase: string; processor: string }>;
   finalDifferences: Array<{ phase: string; processor: string }>;
+  lagDatedAfterCutoff: number | null;
   audits: Array<{ phase: string; from: string; to: string }>;
   strictAudits: Array<{ lagMs: number; compared: number; differences: number; firstDifferences: unknown[] }> | null;
   settlement: { sampled: number; settled: number; unsettled: number; onBoth: number; stages: Array<{ step: number; p99Ms: number | null }> } | null;
@@ -316,6 +317,7 @@ describe('loadtest main (end to end)', () => {
     // both failing during step 3 => 503s, not accepted and not recorded: no lag
     expect(s.accepted).toBe(s.recorded);
     expect(s.lag).toBe(0);
+    expect(res.lagDatedAfterCutoff).toBe(0);
     expect(s.fineRate).toBe(0);
     // profit in exact cents: 19.90 * (0.95 * nDefault + 0.85 * nFallback)
     const profitMicros = def.payments.length * 1990 * 9500 + fb.payments.length * 1990 * 8500;

@@ -92,7 +92,9 @@ export function renderTable(r: LoadTestResult, files: { json: string; html: stri
   }
   const s = r.score;
   if (s !== null) {
-    rows.push(['accepted (2xx)', `${s.accepted}  recorded by processors ${s.recorded}  lag at the cutoff ${s.lag}`]);
+    const datedAfter = r.lagDatedAfterCutoff;
+    const split = datedAfter === null ? '' : `  (${datedAfter} recorded but dated after the cutoff, ${Math.max(0, s.lag - datedAfter)} not yet recorded)`;
+    rows.push(['accepted (2xx)', `${s.accepted}  recorded by processors ${s.recorded}  lag at the cutoff ${s.lag}${split}`]);
     rows.push(['gross', s.exact.gross]);
     rows.push([
       'fees',

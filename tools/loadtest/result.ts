@@ -133,6 +133,8 @@ export interface LoadTestResult {
   inconsistencies: Inconsistency[];
   /** The gateway's final summary against the processors' at the cutoff: reported, not fined. */
   finalDifferences: Inconsistency[];
+  /** Of the lag: payments the processors held, just after the cutoff, dated after it (the rest were not yet recorded). */
+  lagDatedAfterCutoff: number | null;
   audits: AuditRecord[];
   /** Strict auditor per lag; null when off. */
   strictAudits: StrictLagReport[] | null;

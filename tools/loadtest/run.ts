@@ -40,6 +40,17 @@ function fmtMs(v: number): string {
   return v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(2)}ms`;
 }
 
+/**
+ * Payments the processors hold dated after the cutoff (within a day of it): the part of the lag
+ * that dating ahead costs, told apart from payments not yet recorded. Null when not known.
+ */
+async function recordedAfter(processors: Processors, cutoffMs: number): Promise<number | null> {
+  const from = new Date(cutoffMs + 1).toISOString();
+  const to = new Date(cutoffMs + 86_400_000).toISOString();
+  const [d, f] = await Promise.all([processors.default.summary(from, to), processors.fallback.summary(from, to)]);
+  return d.value === null || f.value === null ? null : d.value.totalRequests + f.value.totalRequests;
+}
+
 export async function runLoadTest(o: Options, progress: Progress): Promise<LoadTestResult> {
   const warnings: string[] = [];
   const warn = (m: string): void => {
@@ -217,6 +228,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     // A sample not found by now is unsettled, like the lag the score counts.
     const settlement = sampler?.stop() ?? null;
     const final = await auditor.audit('final', startedAtMs - finalWindowBeforeStartMs(o.schedule), cutoffMs, FINAL_SUMMARY_TIMEOUT_MS);
+    const datedAfterCutoff = processors === null ? null : await recordedAfter(processors, cutoffMs);
 
     const strictAudits = (await strictAuditor?.stop()) ?? null;
     for (const t of timers) clearTimeout(t);
@@ -320,6 +332,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       score,
       inconsistencies,
       finalDifferences: auditor.finalDifferences,
+      lagDatedAfterCutoff: datedAfterCutoff,
       audits: auditor.records,
       strictAudits,
       settlement,
