@@ -83,7 +83,7 @@ for (const journaled of [false, true]) {
     ...attached,
     acceptedIds,
     journal,
-    ledgerReader: new LocalLedger(attached.ledger, () => {}),
+    ledgerReader: new LocalLedger(attached.ledger, async () => {}),
     instances: [null],
     fleet: null,
   });

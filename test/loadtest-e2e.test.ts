@@ -178,8 +178,12 @@ interface ResultJson {
     accepted: number;
     recorded: number;
   } | null;
+  startedAt: string;
+  loadEndedAt: string;
   inconsistencies: Array<{ phase: string; processor: string }>;
-  audits: Array<{ phase: string }>;
+  finalDifferences: Array<{ phase: string; processor: string }>;
+  lagDatedAfterCutoff: number | null;
+  audits: Array<{ phase: string; from: string; to: string }>;
   strictAudits: Array<{ lagMs: number; compared: number; differences: number; firstDifferences: unknown[] }> | null;
   settlement: { sampled: number; settled: number; unsettled: number; onBoth: number; stages: Array<{ step: number; p99Ms: number | null }> } | null;
   schedule: { events: Array<{ step: number; label: string; condition: { default: { delayMs: number } } }> };
@@ -277,8 +281,6 @@ describe('loadtest main (end to end)', () => {
       '1',
       '--audit-interval',
       '1',
-      '--settle',
-      '0',
       '--schedule',
       'reference',
       '--out',
@@ -286,14 +288,19 @@ describe('loadtest main (end to end)', () => {
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain("final summary at the contract's cutoff");
     const res = readResult(out);
+    // The contract's end: no settle pause; the final window is [start - 10 s, the cutoff right after the last request].
+    const final = res.audits.find((a) => a.phase === 'final');
+    expect(Date.parse(final!.from)).toBe(Date.parse(res.startedAt) - 10_000);
+    expect(final!.to).toBe(res.loadEndedAt);
+    expect(Date.parse(res.loadEndedAt) - Date.parse(res.startedAt)).toBeLessThan(3_500 + 1_500 + 1_000); // load + the last request's timeout + slack
     // setup purged both processors, conditions were driven through the admin API
     expect(def.purges).toBe(1);
     expect(fb.purges).toBe(1);
     expect(def.delays).toContain(100); // step 1: default +100 ms
     expect(def.failures).toContain(true); // step 2: default failing
-    expect(def.failures[def.failures.length - 1]).toBe(false); // reset for settlement
-    expect(res.schedule.events.map((e) => e.step)).toEqual([0, 1, 2, 3, -1]);
+    expect(res.schedule.events.map((e) => e.step)).toEqual([0, 1, 2, 3]); // no reset for a settle pause
     // default failing for a while => some payments went to the fallback
     expect(fb.payments.length).toBeGreaterThan(0);
     expect(res.processors?.default.totalRequests).toBe(def.payments.length);
@@ -310,6 +317,7 @@ describe('loadtest main (end to end)', () => {
     // both failing during step 3 => 503s, not accepted and not recorded: no lag
     expect(s.accepted).toBe(s.recorded);
     expect(s.lag).toBe(0);
+    expect(res.lagDatedAfterCutoff).toBe(0);
     expect(s.fineRate).toBe(0);
     // profit in exact cents: 19.90 * (0.95 * nDefault + 0.85 * nFallback)
     const profitMicros = def.payments.length * 1990 * 9500 + fb.payments.length * 1990 * 8500;
@@ -353,7 +361,8 @@ describe('loadtest main (end to end)', () => {
       expect(lag.firstDifferences.length).toBeGreaterThan(0);
     }
     expect(res.strictAudits?.map((l) => l.lagMs)).toEqual([1500, 2000]);
-    expect(res.inconsistencies.some((i) => i.phase === 'final' && i.processor === 'default')).toBe(true);
+    expect(res.finalDifferences.some((i) => i.phase === 'final' && i.processor === 'default')).toBe(true);
+    expect(res.inconsistencies.every((i) => i.phase === 'audit')).toBe(true);
     const s = res.score;
     expect(s).not.toBeNull();
     if (s === null) return;
@@ -417,7 +426,7 @@ describe('loadtest main (end to end)', () => {
     expect(r.stdout).toMatch(/settlement +\d+ sampled/);
   }, 30_000);
 
-  test('--schedule long: seeded stages, the slow end kept through the settle period', async () => {
+  test('--schedule long: seeded stages, the slow end kept through a --settle pause (diagnosis), the final window from 60 s before the start', async () => {
     const def = fakeProcessor(0.05);
     const fb = fakeProcessor(0.15);
     const gw = fakeGateway(def, fb, { lieStatusEvery: 0, summaryExtra: 0 });
@@ -437,13 +446,17 @@ describe('loadtest main (end to end)', () => {
       '--audit-interval',
       '0',
       '--settle',
-      '0',
+      '0.2',
       '--out',
       out,
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const events = readResult(out).schedule.events;
+    expect(r.stdout).toContain('its lag is NOT what the contract counts');
+    const res = readResult(out);
+    const final = res.audits.find((a) => a.phase === 'final');
+    expect(Date.parse(final!.from)).toBe(Date.parse(res.startedAt) - 60_000);
+    const events = res.schedule.events;
     expect(events.map((e) => e.step)).toEqual([0, 1, 2, 3, 4, 5, 6, -1]);
     const last = events[6];
     const settle = events[7];

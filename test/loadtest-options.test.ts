@@ -13,8 +13,10 @@ describe('options', () => {
     expect(o.admin).toBe(true);
     expect(o.schedule).toBe('reference');
     expect(o.outDir).toBeNull();
-    expect(o.settleSec).toBe(DEFAULTS.settleSec);
-    expect(parseOptions(['--no-admin']).settleSec).toBe(0);
+    // The contract takes the final totals right after the last request: no settle pause unless asked (diagnosis).
+    expect(o.settleSec).toBe(0);
+    expect(DEFAULTS.settleSec).toBe(0);
+    expect(parseOptions(['--settle', '10']).settleSec).toBe(10);
     expect(parseOptions(['--no-admin', '--settle', '3']).settleSec).toBe(3);
   });
 

@@ -41,10 +41,12 @@ export interface GatewayConfig {
   maxHoldMs: number;
   /** Shortest lag behind now of an auditor's window: requestedAt is dated so both sides hold a payment by then. */
   auditLagMs: number;
-  /** The longest a processor is expected to take: a slow processor's payments are dated for it. */
-  maxProcessorDelayMs: number;
-  /** Date every payment for `maxProcessorDelayMs`, a fast processor's too (no audit can catch one in flight). */
-  dateForMaxDelay: boolean;
+  /**
+   * The least delay every payment is dated for, a cover against a processor's sudden slowdown
+   * (0: each processor's own pace). It costs the payments of its last `datingCoverMs` at every
+   * end of a run (dated after the final count's window): see README "When a payment is dated".
+   */
+  datingCoverMs: number;
   /** Latency above which a processor counts as slow (seed design: 200 ms). */
   latencyThresholdMs: number;
   /** Consecutive failed calls that open a processor's circuit breaker. */
@@ -199,8 +201,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),
     maxHoldMs: 0,
     auditLagMs: integer(env, 'AUDIT_LAG_MS', 1500, 0, 600_000),
-    maxProcessorDelayMs: integer(env, 'MAX_PROCESSOR_DELAY_MS', 5000, 0, 600_000),
-    dateForMaxDelay: boolean(env, 'DATE_FOR_MAX_DELAY', true),
+    datingCoverMs: integer(env, 'DATING_COVER_MS', 0, 0, 600_000),
     latencyThresholdMs: integer(env, 'LATENCY_THRESHOLD_MS', 200, 1, 600_000),
     breakerFailureThreshold: integer(env, 'BREAKER_FAILURE_THRESHOLD', 3, 1, 1000),
     probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 250, 10, 60_000),

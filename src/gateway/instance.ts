@@ -10,7 +10,7 @@ import { LedgerArchive } from '../ledger/ledger-archive.ts';
 import { PeerClient } from '../ledger/peer-client.ts';
 import { InstanceJournal } from '../journal/instance-journal.ts';
 import { RecentIdSet } from '../queue/id-set.ts';
-import { GatewayRoutes } from '../http/routes.ts';
+import { GatewayRoutes, PURGE_SLACK_MS } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
 import { FleetHost } from '../fleet/fleet-host.ts';
@@ -113,7 +113,7 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     ...attached,
     acceptedIds,
     journal,
-    ledgerReader: fleet ?? (peers.length > 0 ? new ClusterLedger(local, peers) : local),
+    ledgerReader: fleet ?? (peers.length > 0 ? new ClusterLedger(local, peers, config.processorTimeoutMs + PURGE_SLACK_MS + PEER_TIMEOUT_MS) : local),
     instances,
     fleet,
   });

@@ -85,8 +85,8 @@ export function serveWithBun(routes: GatewayRoutes, listen: Listen): Server<unde
         },
       },
       '/internal/purge': {
-        POST: () => {
-          routes.purgeLocal();
+        POST: async () => {
+          await routes.purgeLocal();
           return toResponse(INTERNAL_PURGED);
         },
       },

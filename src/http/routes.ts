@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { GatewayConfig } from '../config/env.ts';
 import { DEFAULT, FALLBACK, PROCESSORS } from '../domain/processors.ts';
 import { type LedgerReader, type Totals } from '../ledger/ledger.ts';
@@ -64,6 +65,9 @@ const OWNER_NO_ANSWER: Reply = errorReply(
 );
 const REDIS_FAILED: Reply = { ...errorReply(503, 'payment could not be recorded in the fleet store (Redis), retry shortly'), retryAfter: 1 };
 const LEDGER_FULL: Reply = { ...errorReply(503, 'ledger capacity reached (LEDGER_CAPACITY); payment not accepted'), retryAfter: 5 };
+/** A purge waits for calls in flight up to the processor timeout and this much more, looking every PURGE_POLL_MS. */
+export const PURGE_SLACK_MS = 500;
+const PURGE_POLL_MS = 5;
 export const PURGED: Reply = reply(200, { message: 'payments purged' });
 export const BODY_TOO_LARGE = (limit: number): Reply => errorReply(413, `body larger than ${limit} bytes`);
 export const UNSUPPORTED_MEDIA_TYPE: Reply = errorReply(415, 'content-type must be application/json');
@@ -253,13 +257,27 @@ export class GatewayRoutes {
     }
   }
 
-  /** Forgets this instance's records and accepted ids (the deployment-wide purge calls it on each). */
-  purgeLocal(): void {
+  /**
+   * Forgets this instance's records and accepted ids (the deployment-wide purge calls it on each),
+   * then resolves once no call is in flight, or after the processor timeout (under load, new
+   * payments' calls may keep some in flight). A forgotten payment's call still on its way may be
+   * recorded by its processor after the caller has purged the processors too, and be counted
+   * nowhere here: the caller purges the processors after this answer, and both sides hold nothing.
+   */
+  purgeLocal(): Promise<void> {
     // Workers forget what they hold that was accepted up to now (see Settler), the ledger what it recorded.
     this.deps.signals.purge(Math.max(Date.now(), this.deps.signals.purgedAt + 1));
     this.deps.ledger.purge();
     this.deps.acceptedIds.clear();
     this.deps.journal?.purge();
+    return this.callsEnded(Date.now() + this.deps.config.processorTimeoutMs + PURGE_SLACK_MS);
+  }
+
+  private async callsEnded(deadline: number): Promise<void> {
+    const { signals } = this.deps;
+    while (signals.get(DEFAULT, Field.Inflight) + signals.get(FALLBACK, Field.Inflight) > 0 && Date.now() < deadline) {
+      await sleep(PURGE_POLL_MS);
+    }
   }
 
   health(): Reply {

@@ -169,10 +169,10 @@ export function serveWithUws(routes: GatewayRoutes, listen: Listen): UwsServer {
   for (const [path, handler] of Object.entries(get)) app.get(path, handler).head(path, headToo(handler));
   app.post('/purge-payments', (res) => sendLater(res, routes.purge()));
   app.post('/internal/purge', (res) =>
-    sendNow(res, () => {
-      routes.purgeLocal();
-      return INTERNAL_PURGED;
-    }),
+    sendLater(
+      res,
+      routes.purgeLocal().then(() => INTERNAL_PURGED),
+    ),
   );
 
   // Anything the routes above did not take, as Bun.serve's fetch fallback answers it: the path as

@@ -11,6 +11,8 @@ export class ClusterLedger implements LedgerReader {
   constructor(
     private readonly local: LedgerReader,
     private readonly peers: readonly PeerClient[],
+    /** How long a peer's purge may take: it answers once its calls in flight have ended. */
+    private readonly purgePatienceMs: number,
   ) {}
 
   async totals(window: Window): Promise<Totals> {
@@ -19,7 +21,7 @@ export class ClusterLedger implements LedgerReader {
   }
 
   async purge(): Promise<void> {
-    const results = await Promise.allSettled([this.local.purge(), ...this.peers.map((peer) => peer.purge())]);
+    const results = await Promise.allSettled([this.local.purge(), ...this.peers.map((peer) => peer.purge(this.purgePatienceMs))]);
     const failures = results
       .filter((result) => result.status === 'rejected')
       .map((result) => String((result as PromiseRejectedResult).reason?.message ?? result));

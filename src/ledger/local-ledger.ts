@@ -5,14 +5,15 @@ import type { SharedLedger } from './shared-ledger.ts';
 export class LocalLedger implements LedgerReader {
   constructor(
     private readonly ledger: SharedLedger,
-    private readonly onPurge: () => void,
+    /** Forgets, and resolves once this instance's calls of what it forgot have ended. */
+    private readonly onPurge: () => Promise<void>,
   ) {}
 
   async totals(window: Window): Promise<Totals> {
     return this.ledger.totals(window);
   }
 
-  async purge(): Promise<void> {
-    this.onPurge();
+  purge(): Promise<void> {
+    return this.onPurge();
   }
 }

@@ -73,8 +73,9 @@ export class PeerClient {
     return totalsFromWire((await this.request('GET', `/internal/totals?${query}`)) as WireTotals);
   }
 
-  async purge(): Promise<void> {
-    await this.request('POST', '/internal/purge');
+  /** A peer's purge answers once its calls in flight have ended: it may take up to `patienceMs`. */
+  async purge(patienceMs: number): Promise<void> {
+    await this.request('POST', '/internal/purge', patienceMs);
   }
 
   async health(): Promise<WireHealth> {
@@ -96,8 +97,8 @@ export class PeerClient {
   }
 
   /** One of the internal JSON routes: its parsed answer, or a rejection saying why there is none. */
-  private async request(method: 'GET' | 'POST', path: string): Promise<unknown> {
-    const answer = await this.exchange(method, path, null);
+  private async request(method: 'GET' | 'POST', path: string, timeoutMs = this.timeoutMs): Promise<unknown> {
+    const answer = await this.exchange(method, path, null, timeoutMs);
     if (answer.status !== 200) throw new Error(`peer ${this.address} answered HTTP ${answer.status}`);
     try {
       return JSON.parse(answer.text);
@@ -107,7 +108,12 @@ export class PeerClient {
   }
 
   /** One request to this peer; rejects when no whole answer came: PeerNoAnswer unless it never reached the peer. */
-  private exchange(method: 'GET' | 'POST', path: string, body: Uint8Array | null): Promise<{ status: number; text: string; retryAfter: number }> {
+  private exchange(
+    method: 'GET' | 'POST',
+    path: string,
+    body: Uint8Array | null,
+    timeoutMs = this.timeoutMs,
+  ): Promise<{ status: number; text: string; retryAfter: number }> {
     return new Promise((resolve, reject) => {
       const unreachable = (error: NodeJS.ErrnoException) =>
         reject(
@@ -117,7 +123,7 @@ export class PeerClient {
         );
       const headers = body === null ? { 'content-length': 0 } : { 'content-type': 'application/json', 'content-length': body.byteLength };
       const call = httpRequest(
-        { agent: this.agent, socketPath: this.socketPath, host: this.host, port: this.port, method, path, timeout: this.timeoutMs, headers },
+        { agent: this.agent, socketPath: this.socketPath, host: this.host, port: this.port, method, path, timeout: timeoutMs, headers },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -131,7 +137,7 @@ export class PeerClient {
           );
         },
       );
-      call.on('timeout', () => call.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      call.on('timeout', () => call.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       call.on('error', unreachable);
       if (body === null) call.end();
       else call.end(body);

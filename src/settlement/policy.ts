@@ -32,12 +32,16 @@ import { Breaker, Counter, Field, Time, type Signals } from '../health/signals.t
  * an audit landing between the processor's insert and our recording sees the processor ahead of
  * us. So requestedAt is the send time plus whatever part of the expected delay (plus a margin)
  * exceeds the audit lag: a payment enters any audit window only after both sides hold it. The
- * expected delay of a fast processor is its pace (requestedAt is then the send time); that of a
- * slow one (slower than `latencyThresholdMs`) is the longest a processor may take,
- * `maxProcessorDelayMs` (or its pace, if longer), since it is noticed to slow down further only
- * after 1.5x its pace; `dateForMaxDelay` dates every payment so. A processor whose oldest call in
- * flight has waited far longer than it usually answers has changed pace: it gets no new calls
- * until its answers tell the new delay (`stalled`), so calls dated with a stale estimate stay few.
+ * expected delay is the processor's pace (its recent peak, or its oldest call in flight if older):
+ * a fast processor's payments carry the send time, a slow one's are dated by what its pace needs.
+ * Dating further ahead has a price at every end of a run: the final count's window ends at that
+ * moment, and a payment dated after it is never counted (`datingCoverMs` × the arrival rate are
+ * lost). So the cover against a sudden slowdown, `datingCoverMs` (the least delay every payment is
+ * dated for), is 0 by default: what it would protect is an audit landing within the ~1 ms between
+ * a processor's insert and our recording of one of the few calls sent before the slowdown shows.
+ * A processor whose oldest call in flight has waited far longer than it usually answers has changed
+ * pace: it gets no new calls until its answers tell the new delay (`stalled`), so calls dated with
+ * a stale estimate stay few.
  */
 export interface PolicySettings {
   maxHoldMs: number;
@@ -48,8 +52,7 @@ export interface PolicySettings {
   breakerFailureThreshold: number;
   probeIntervalMs: number;
   auditLagMs: number;
-  maxProcessorDelayMs: number;
-  dateForMaxDelay: boolean;
+  datingCoverMs: number;
   instanceIndex: number;
   /** Instances whose requestedAts must differ (see requestedAtFor). */
   instances: number;
@@ -72,6 +75,8 @@ const STALL_SLACK_MS = 50;
  * a backlog is not sent all at once dated with a pace nobody has seen.
  */
 const RAMP_START = 8;
+/** The longest delay the contract's processors are seen to take: what a call is dated for while its processor's pace is unknown. */
+export const RECOVERY_COVER_MS = 5000;
 const LOG_QUIET_MS = 5000;
 const RAMP_STEP = 2;
 
@@ -188,15 +193,24 @@ export class SettlementPolicy {
    * a processor's record tells which instance's call it is.
    */
   requestedAtFor(processor: ProcessorIndex, nowEpochMs: number, oldestInflightAgeMs: number): number {
-    const estimateMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs);
-    // A slow processor is dated for the longest it may take: a slow one that slows down further
-    // is only noticed after 1.5x its pace, too late for the calls sent meanwhile.
-    const worstCase = this.settings.dateForMaxDelay || estimateMs > this.settings.latencyThresholdMs;
-    const expectedMs = worstCase ? Math.max(estimateMs, this.settings.maxProcessorDelayMs) : estimateMs;
+    const expectedMs = Math.max(this.signals.latencyPeak(processor), oldestInflightAgeMs, this.coverFor(processor));
     const ahead = Math.max(0, expectedMs + STAMP_MARGIN_MS - this.settings.auditLagMs);
     const at = Math.ceil(nowEpochMs + ahead);
     const n = this.instances;
     return at + ((((this.settings.instanceIndex - at) % n) + n) % n);
+  }
+
+  /**
+   * The least delay a call to `processor` is dated for: the configured cover, or RECOVERY_COVER_MS
+   * while its pace is unknown: a probe of a failing processor, and the ramp after its breaker
+   * closed, when a backlog leaves at a pace one answer has shown (a failing default that came back
+   * at 1.9 s put 86 payments out of step at once). Those calls are few, and a run rarely ends
+   * within seconds of a recovery, so this cover costs little at the end.
+   */
+  private coverFor(processor: ProcessorIndex): number {
+    const s = this.signals;
+    const paceUnknown = s.get(processor, Field.Breaker) === Breaker.Open || s.reportedFailing(processor) || s.get(processor, Field.RampLimit) > 0;
+    return paceUnknown ? Math.max(this.settings.datingCoverMs, RECOVERY_COVER_MS) : this.settings.datingCoverMs;
   }
 
   /** Whether `processor` has changed pace: its oldest call in flight is far older than it usually answers. */

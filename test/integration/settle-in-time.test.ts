@@ -63,7 +63,7 @@ describe('settle in time', () => {
   test('default failing, fallback fast: each payment goes to fallback when its hold expires, not later (probes do not hold the line)', async () => {
     await simulator.default.setFailure(true);
     // Dated at the send time (a fast processor), so the processor's requestedAt tells when each one left.
-    gateway = await startGateway({ ...gatewayEnvFor(simulator), MAX_HOLD_MS: '1000', DATE_FOR_MAX_DELAY: 'false' });
+    gateway = await startGateway({ ...gatewayEnvFor(simulator), MAX_HOLD_MS: '1000' });
     const sentAt = new Map<string, number>();
     const end = Date.now() + 3000;
     const sends: Promise<unknown>[] = [];

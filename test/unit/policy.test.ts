@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { expectedValueHoldMs, loadConfig } from '../../src/config/env.ts';
 import { Breaker, Field, Signals } from '../../src/health/signals.ts';
 import { DEFAULT, FALLBACK } from '../../src/domain/processors.ts';
-import { GRANTED, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
+import { GRANTED, RECOVERY_COVER_MS, REFUSED, SettlementPolicy, STAMP_MARGIN_MS } from '../../src/settlement/policy.ts';
 
 function policyWith(env: Record<string, string> = {}): { policy: SettlementPolicy; signals: Signals } {
   const signals = Signals.create();
@@ -61,8 +61,8 @@ describe('settlement policy: the rule', () => {
     expect(signals.get(DEFAULT, Field.Breaker)).toBe(Breaker.Open);
   });
 
-  test('DATE_FOR_MAX_DELAY=false: requestedAt is the send time for a fast processor; later by what a slow one exceeds it; unique per instance', () => {
-    const { policy, signals } = policyWith({ AUDIT_LAG_MS: '1500', PEERS: 'unix:/a.sock,unix:/b.sock', INSTANCE_INDEX: '1', DATE_FOR_MAX_DELAY: 'false' });
+  test('by default requestedAt is the send time for a fast processor; later by what a slow one exceeds the lag; unique per instance', () => {
+    const { policy, signals } = policyWith({ AUDIT_LAG_MS: '1500', PEERS: 'unix:/a.sock,unix:/b.sock', INSTANCE_INDEX: '1' });
     signals.observeLatency(DEFAULT, 20);
     const now = 1_700_000_000_000;
     const fast = policy.requestedAtFor(DEFAULT, now, 0);
@@ -74,17 +74,17 @@ describe('settlement policy: the rule', () => {
     expect(slow - now).toBeGreaterThanOrEqual(5000 + STAMP_MARGIN_MS - 1500);
     expect(slow - now).toBeLessThan(5000 + STAMP_MARGIN_MS - 1500 + 3);
     expect(slow % 3).toBe(1);
-    // A slow processor is dated for the longest a processor may take (MAX_PROCESSOR_DELAY_MS, 5 s):
-    // it may slow down further, and that shows only after 1.5x its pace.
-    signals.observeLatency(DEFAULT, 1000);
-    expect(policy.requestedAtFor(DEFAULT, now, 0) - now).toBeGreaterThanOrEqual(5000 + STAMP_MARGIN_MS - 1500);
+    // Slow but within the lag (1 s + margin < 1.5 s): the send time; a payment counted at a run's end needs no more.
+    const within = policyWith({ AUDIT_LAG_MS: '1500' });
+    within.signals.observeLatency(DEFAULT, 1000);
+    expect(within.policy.requestedAtFor(DEFAULT, now, 0) - now).toBe(0);
     // A call in flight longer than anything seen so far raises the expectation at once.
     signals.observeLatency(FALLBACK, 20);
     expect(policy.requestedAtFor(FALLBACK, now, 3000) - now).toBeGreaterThanOrEqual(3000 + STAMP_MARGIN_MS - 1500);
   });
 
-  test("by default every payment is dated for the longest delay, a fast processor's too", () => {
-    const { policy, signals } = policyWith({ MAX_PROCESSOR_DELAY_MS: '4000' });
+  test("DATING_COVER_MS: every payment is dated for at least that delay, a fast processor's too", () => {
+    const { policy, signals } = policyWith({ DATING_COVER_MS: '4000' });
     signals.observeLatency(DEFAULT, 10);
     const now = 1_700_000_000_000;
     expect(policy.requestedAtFor(DEFAULT, now, 0) - now).toBe(4000 + STAMP_MARGIN_MS - 1500);
@@ -120,5 +120,23 @@ describe('settlement policy: the rule', () => {
       policy.recordSuccess(DEFAULT, 20, now + 320);
     }
     expect(granted()).toBe(24); // 8 + 2 per answer
+  });
+
+  test("while a processor's pace is unknown (breaker open: a probe; ramping up after it closed), its calls are dated for the longest delay; once ramped up, by its pace", () => {
+    const { policy, signals } = policyWith({ BREAKER_FAILURE_THRESHOLD: '1', MAX_INFLIGHT_PER_PROCESSOR: '20', AUDIT_LAG_MS: '1500' });
+    const epochNow = 1_700_000_000_000;
+    const now = signals.now();
+    signals.observeLatency(DEFAULT, 10);
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(0);
+    policy.recordFailure(DEFAULT, 5, now, 'HTTP 500');
+    const unknownPace = RECOVERY_COVER_MS + STAMP_MARGIN_MS - 1500;
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(unknownPace);
+    policy.recordSuccess(DEFAULT, 10, now + 300); // the probe came back: closed, ramping
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(unknownPace);
+    for (let answers = 0; signals.get(DEFAULT, Field.RampLimit) > 0; answers++) {
+      expect(answers).toBeLessThan(20);
+      policy.recordSuccess(DEFAULT, 10, now + 310);
+    }
+    expect(policy.requestedAtFor(DEFAULT, epochNow, 0) - epochNow).toBe(0);
   });
 });

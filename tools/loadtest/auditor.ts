@@ -86,8 +86,18 @@ export class Auditor {
     this.metrics = metrics;
   }
 
+  /** What the contract fines: the periodic audits' differences. */
   get inconsistencies(): Inconsistency[] {
-    return this.records.flatMap((r) => r.inconsistencies);
+    return this.records.flatMap((r) => (r.phase === 'audit' ? r.inconsistencies : []));
+  }
+
+  /**
+   * The gateway's final summary against the processors' at the cutoff: reported, not fined (the
+   * contract takes the end's totals from the processors alone, over a window ending now, when a
+   * call answering that very moment may be on one side only).
+   */
+  get finalDifferences(): Inconsistency[] {
+    return this.records.flatMap((r) => (r.phase === 'final' ? r.inconsistencies : []));
   }
 
   /**

@@ -60,7 +60,7 @@ export const DEFAULTS: Readonly<Omit<Options, 'outDir' | 'help' | 'compareUrl'>>
   auditEveryMs: 0,
   auditLagsMs: [1500, 2000],
   settlementSample: 0.05,
-  settleSec: 10,
+  settleSec: 0,
   rounds: 3,
 };
 
@@ -117,9 +117,11 @@ Scenario
   --settlement-sample F  fraction of accepted payments whose time to settle is
                          measured by polling GET /payments/{id} on both
                          processors, 0=off              (default ${DEFAULTS.settlementSample})
-  --settle SEC           wait after the load before the final summary
-                         (conditions reset to fine; the long schedule keeps
-                         its slow end)  (default ${DEFAULTS.settleSec}, 0 with --no-admin)
+  --settle SEC           diagnosis only: wait after the load before the final
+                         summary (conditions reset to fine; the long schedule
+                         keeps its slow end). The contract takes its totals
+                         right after the last request: with any wait the lag
+                         is not the contract's     (default ${DEFAULTS.settleSec})
 
 Compare
   --compare URL          alternate the load between --url and URL (latency
@@ -245,9 +247,7 @@ export function parseOptions(argv: readonly string[]): Options {
   if (v['settlement-sample'] !== undefined) {
     o.settlementSample = parseNumber('settlement-sample', v['settlement-sample'], 0, 1, false);
   }
-  // nothing settles on a bare server
   if (v.settle !== undefined) o.settleSec = parseNumber('settle', v.settle, 0, 86_400, false);
-  else if (!o.admin) o.settleSec = 0;
   if (v.rounds !== undefined) o.rounds = parseNumber('rounds', v.rounds, 1, 1000, true);
   if (o.schedule === 'long' && Schedule.fullSteps(o.durationSec, o.stepSec) < LONG_MIN_STEPS) {
     throw new UsageError(`--schedule long needs --duration of at least ${LONG_MIN_STEPS} steps (${LONG_MIN_STEPS} x --step ${o.stepSec} s)`);

@@ -53,6 +53,12 @@ export function renderTable(r: LoadTestResult, files: { json: string; html: stri
     ]);
   }
   rows.push(['inconsistencies', `${r.inconsistencies.length}  (contract audits, lag ${o.auditLagMs} ms)`]);
+  if (r.finalDifferences.length > 0) {
+    rows.push([
+      'final difference',
+      `${r.finalDifferences.map((d) => `${d.processor} ${d.gatewayRequests} vs ${d.processorRequests}`).join(', ')}  (gateway vs processors at the cutoff; not fined)`,
+    ]);
+  }
   for (const lag of r.strictAudits ?? []) {
     rows.push([
       `strict audits ${lag.lagMs} ms`,
@@ -86,7 +92,9 @@ export function renderTable(r: LoadTestResult, files: { json: string; html: stri
   }
   const s = r.score;
   if (s !== null) {
-    rows.push(['accepted (2xx)', `${s.accepted}  recorded by processors ${s.recorded}  lag at the cutoff ${s.lag}`]);
+    const datedAfter = r.lagDatedAfterCutoff;
+    const split = datedAfter === null ? '' : `  (${datedAfter} recorded but dated after the cutoff, ${Math.max(0, s.lag - datedAfter)} not yet recorded)`;
+    rows.push(['accepted (2xx)', `${s.accepted}  recorded by processors ${s.recorded}  lag at the cutoff ${s.lag}${split}`]);
     rows.push(['gross', s.exact.gross]);
     rows.push([
       'fees',

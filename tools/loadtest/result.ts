@@ -129,7 +129,12 @@ export interface LoadTestResult {
   processors: { default: ProcessorReport; fallback: ProcessorReport } | null;
   gatewayFinalSummary: GatewaySummary | null;
   score: ScoreReport | null;
+  /** The contract audits' differences: what the score fines. */
   inconsistencies: Inconsistency[];
+  /** The gateway's final summary against the processors' at the cutoff: reported, not fined. */
+  finalDifferences: Inconsistency[];
+  /** Of the lag: payments the processors held, just after the cutoff, dated after it (the rest were not yet recorded). */
+  lagDatedAfterCutoff: number | null;
   audits: AuditRecord[];
   /** Strict auditor per lag; null when off. */
   strictAudits: StrictLagReport[] | null;

@@ -24,6 +24,11 @@ export class UnreachableError extends Error {}
 const CONTROL_TIMEOUT_MS = 5_000;
 const FINAL_SUMMARY_TIMEOUT_MS = 10_000;
 
+/** The contract's final window starts this long before the load: 10 s, 60 s for the long runs. */
+export function finalWindowBeforeStartMs(schedule: Options['schedule']): number {
+  return schedule === 'long' ? 60_000 : 10_000;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function unreachable(r: HttpResult): boolean {
@@ -33,6 +38,17 @@ function unreachable(r: HttpResult): boolean {
 function fmtMs(v: number): string {
   if (!Number.isFinite(v)) return '-';
   return v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(2)}ms`;
+}
+
+/**
+ * Payments the processors hold dated after the cutoff (within a day of it): the part of the lag
+ * that dating ahead costs, told apart from payments not yet recorded. Null when not known.
+ */
+async function recordedAfter(processors: Processors, cutoffMs: number): Promise<number | null> {
+  const from = new Date(cutoffMs + 1).toISOString();
+  const to = new Date(cutoffMs + 86_400_000).toISOString();
+  const [d, f] = await Promise.all([processors.default.summary(from, to), processors.fallback.summary(from, to)]);
+  return d.value === null || f.value === null ? null : d.value.totalRequests + f.value.totalRequests;
 }
 
 export async function runLoadTest(o: Options, progress: Progress): Promise<LoadTestResult> {
@@ -192,19 +208,12 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
     strictAuditor?.start();
     await sleep(durationMs);
     await gen.stop();
-    const strictAudits = (await strictAuditor?.stop()) ?? null;
-    for (const t of timers) clearTimeout(t);
-    clearInterval(progressTimer);
-    monitor.stop();
-    const cost = monitor.snapshot();
-    const loadEndedAtMs = Date.now();
-    gen.close();
-    while (tasks.size > 0) await Promise.all([...tasks]);
-    progress.update(statusLine('done'));
-    progress.finish();
 
-    // ---- settlement ------------------------------------------------------------
-    if (processors !== null) {
+    // ---- the cutoff: right after the last request returned ----------------------
+    // As the contract scores a run: the processors' totals over [start − 10 s (60 s long), now],
+    // taken at once. A payment not recorded by then, or dated after now, is lag. --settle (off by
+    // default) waits first, for diagnosis only: it hides the lag the contract counts.
+    if (o.settleSec > 0 && processors !== null) {
       const condition = schedule.settleCondition;
       const label = condition === FINE ? 'reset for settlement' : `kept for settlement: ${condition.label}`;
       const problems = await applyCondition(processors, condition);
@@ -212,14 +221,29 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       for (const m of problems) warn(`${label}: ${m}`);
     }
     if (o.settleSec > 0) {
-      progress.log(`settling for ${o.settleSec}s before the final summary...`);
+      progress.log(`settling for ${o.settleSec}s before the final summary (diagnosis: not the contract's end)...`);
       await sleep(o.settleSec * 1000);
     }
-
-    // ---- final summary and score ---------------------------------------------------
-    // The cutoff: a sample not found by now is unsettled, like the lag the score counts.
+    const cutoffMs = Date.now();
+    // A sample not found by now is unsettled, like the lag the score counts.
     const settlement = sampler?.stop() ?? null;
-    const final = await auditor.audit('final', startedAtMs, Date.now(), FINAL_SUMMARY_TIMEOUT_MS);
+    const final = await auditor.audit('final', startedAtMs - finalWindowBeforeStartMs(o.schedule), cutoffMs, FINAL_SUMMARY_TIMEOUT_MS);
+    const datedAfterCutoff = processors === null ? null : await recordedAfter(processors, cutoffMs);
+
+    const strictAudits = (await strictAuditor?.stop()) ?? null;
+    for (const t of timers) clearTimeout(t);
+    clearInterval(progressTimer);
+    monitor.stop();
+    const cost = monitor.snapshot();
+    gen.close();
+    while (tasks.size > 0) await Promise.all([...tasks]);
+    progress.update(statusLine('done'));
+    progress.finish();
+    progress.log(
+      o.settleSec > 0
+        ? `final summary after a ${o.settleSec}s settle (--settle): its lag is NOT what the contract counts`
+        : `final summary at the contract's cutoff: right after the last request, window [start - ${finalWindowBeforeStartMs(o.schedule) / 1000}s, cutoff]`,
+    );
     for (const inc of final.inconsistencies) progress.log(formatInconsistency(inc));
     if (final.problem !== null && processors !== null) warn(`final summary: ${final.problem}`);
 
@@ -269,7 +293,7 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       tool: 'loadtest',
       version: 1,
       startedAt: new Date(startedAtMs).toISOString(),
-      loadEndedAt: new Date(loadEndedAtMs).toISOString(),
+      loadEndedAt: new Date(cutoffMs).toISOString(),
       finishedAt: new Date().toISOString(),
       options: {
         url: o.url,
@@ -307,6 +331,8 @@ export async function runLoadTest(o: Options, progress: Progress): Promise<LoadT
       gatewayFinalSummary: final.gateway,
       score,
       inconsistencies,
+      finalDifferences: auditor.finalDifferences,
+      lagDatedAfterCutoff: datedAfterCutoff,
       audits: auditor.records,
       strictAudits,
       settlement,
