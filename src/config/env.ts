@@ -32,6 +32,8 @@ export interface GatewayConfig {
   instances: number;
   /** Fleet mode: the Redis every host shares (ledger, accepted ids, work queue, health reports); null: embedded. */
   redisUrl: string | null;
+  /** Fleet mode: how long any Redis command (or connection attempt) may take before it fails and the connection is replaced. */
+  redisTimeoutMs: number;
   /** Fees of the two processors, as fractions (0.05 = 5%): the hold rule weighs them. */
   defaultFee: number;
   fallbackFee: number;
@@ -194,6 +196,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     instanceIndex: 0,
     instances: 1,
     redisUrl: redisUrl(env),
+    redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 500, 10, 60_000),
     defaultFee: fee(env, 'DEFAULT_FEE', 0.05),
     fallbackFee: fee(env, 'FALLBACK_FEE', 0.15),
     maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),

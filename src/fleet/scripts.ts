@@ -6,17 +6,23 @@
  *                   another sender's): idempotency (only the accept script adds a field) and the once-only gate
  *   stream   stream c, a (cents), t (acceptedAt)        work queue; consumer group `settlers`, one consumer per host;
  *                   trimmed below the oldest unacknowledged entry
- *   att      hash   correlationId → "p:requestedAt"     the last call written for an unsettled payment (before it leaves)
+ *   att      hash   correlationId → "p:requestedAt,..." every call written for an unsettled payment (before it leaves)
  *   entries  zset   requestedAt → "p:cents:id"          every counted payment, for the ms edges of a window
  *   l1/l2/l3 hash   "bucket:cP"/"bucket:aP" → count / cents per second, minute, hour of requestedAt
  *   total    hash   "cP"/"aP"                           the whole history (a window with a bound missing)
- *   purgedAt string epoch ms of the last purge; alive:<host> a host's liveness lease
+ *   purgedAt string epoch ms of the last purge
+ *   epoch:<host>  string  the lease epoch of the process running as consumer <host> (INCR at its start)
+ *   alive:<host>  string  its liveness lease (PX, on Redis's clock)
+ *   beat     string Redis time (ms) of the last lease renewal by any host; claimableAt: no take-over before it
  *   health:P hash   the fleet's last service-health report of processor P; healthGate:P its poll lease
  *
  * Invariants: a payment is counted (entries, levels, total) only in the script that turns its ids
  * field from an entry id into "s", which happens once; it is XACKed only then (or when dropped),
  * so an unacknowledged entry is a payment not yet settled, and a host that dies leaves it pending
- * for another. All keys share the hash tag {gw}.
+ * for another. Fencing: a payment's state (an attempt, an outcome) is written only by the process
+ * that owns its entry now, i.e. XPENDING names its consumer and the consumer's epoch is the
+ * caller's; anything else is refused, per record, so a host paused or cut off past its lease, whose
+ * payments were taken over, never sends or counts one of them again. All keys share the hash tag {gw}.
  */
 export const KEYS = {
   ids: '{gw}:ids',
@@ -27,11 +33,17 @@ export const KEYS = {
   total: '{gw}:total',
   purgedAt: '{gw}:purgedAt',
   alivePrefix: '{gw}:alive:',
+  epoch: (consumer: string) => `{gw}:epoch:${consumer}`,
+  beat: '{gw}:beat',
+  claimableAt: '{gw}:claimableAt',
   health: (processor: number) => `{gw}:health:${processor}`,
   healthGate: (processor: number) => `{gw}:healthGate:${processor}`,
 } as const;
 
 export const GROUP = 'settlers';
+
+/** A host's consumer name in the group (INSTANCE_INDEX): the same across its restarts, which take back its pending entries. */
+export const consumerName = (instanceIndex: number) => `host-${instanceIndex}`;
 
 /** Bucket sizes of l1, l2, l3 (ms): a window costs at most ~2 × (59 + 59 + 1) bucket reads plus its two edge seconds. */
 const LEVEL_MS = [1000, 60_000, 3_600_000];
@@ -46,21 +58,39 @@ redis.call('HSET', KEYS[1], ARGV[1], entry)
 return 1
 `;
 
+/** Now on Redis's clock, in ms (every host's lease and grace is measured on it, whatever the hosts' clocks say). */
+const REDIS_NOW = `local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
+
 /**
- * KEYS ids, attempts, stream, entries, l1, l2, l3, total; ARGV group, then records of five:
- * kind (a attempt, s settled, d dropped), processor, id, cents, requestedAt. A purged payment
- * (no longer in ids) is ignored; so is a second outcome for one payment (another host settled it).
+ * KEYS ids, attempts, stream, entries, l1, l2, l3, total, epoch of the caller; ARGV group,
+ * consumer, epoch, then records of five: kind (a attempt, s settled, d dropped), processor, id,
+ * cents, requestedAt → per record 1 written, 0 refused. A record is refused unless the caller owns
+ * the payment's entry (fencing, see above); a payment no longer unsettled (settled by another
+ * host, purged) is refused too. A refused attempt's call must not leave. A payment found at a
+ * processor with a requestedAt some host of the fleet wrote for it (att) is the fleet's own call:
+ * counted, even when the host that found it did not write that call itself.
  */
 export const LOG = `
 local sizes = {${LEVEL_MS.join(', ')}}
-for i = 2, #ARGV, 5 do
+local written = {}
+local fenced = redis.call('GET', KEYS[9]) ~= ARGV[3]
+for i = 4, #ARGV, 5 do
   local kind, p, id, cents, ra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local entry = redis.call('HGET', KEYS[1], id)
+  local owned = false
   -- Unsettled: its field still holds the stream entry id (digits), not "s" or "d".
-  if entry and string.find(entry, '^%d') then
+  if not fenced and entry and string.find(entry, '^%d') then
+    local holder = redis.call('XPENDING', KEYS[3], ARGV[1], entry, entry, 1)[1]
+    owned = holder ~= nil and holder[2] == ARGV[2]
+  end
+  if owned then
+    local call = p .. ':' .. ra
+    local calls = redis.call('HGET', KEYS[2], id)
     if kind == 'a' then
-      redis.call('HSET', KEYS[2], id, p .. ':' .. ra)
+      redis.call('HSET', KEYS[2], id, calls and (calls .. ',' .. call) or call)
     else
+      if kind == 'd' and calls and string.find(',' .. calls .. ',', ',' .. call .. ',', 1, true) then kind = 's' end
       redis.call('HSET', KEYS[1], id, kind)
       if kind == 's' then
         local at = tonumber(ra)
@@ -77,8 +107,9 @@ for i = 2, #ARGV, 5 do
       redis.call('XACK', KEYS[3], ARGV[1], entry)
     end
   end
+  written[#written + 1] = owned and 1 or 0
 end
-return 1
+return written
 `;
 
 /**
@@ -190,15 +221,56 @@ if not floor then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `;
 
+/** Appends a claimed entry to `out`: entry id, correlationId, cents, acceptedAt, last call written ("p:requestedAt" or ""), deliveries. */
+const CLAIMED_ENTRY = `local function claimed(out, attempts, e, deliveries)
+  local f = {}
+  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+  local calls = redis.call('HGET', attempts, f.c)
+  out[#out + 1] = e[1]
+  out[#out + 1] = f.c
+  out[#out + 1] = f.a
+  out[#out + 1] = f.t
+  out[#out + 1] = calls and string.match(calls, '([^,]+)$') or ''
+  out[#out + 1] = deliveries
+end`;
+
+/** Fields per entry in CLAIM's and RECLAIM's replies. */
+export const CLAIMED_FIELDS = 6;
+
 /**
- * KEYS stream, attempts; ARGV group, me, minIdleMs, count, alivePrefix → flat list of claimed
- * payments: entry id, correlationId, cents, acceptedAt, last attempt ("p:requestedAt" or "").
- * Takes over the pending entries of hosts whose liveness lease has expired, once idle minIdleMs
- * (a live host's entries stay its own however long they wait for a processor), and forgets
- * consumers that hold nothing.
+ * KEYS alive, epoch (of this host), beat, claimableAt; ARGV epoch, leaseMs, gapMs, held ("1": the
+ * caller held the lease, "0": it takes it now, at its start) → the epoch to go on with: ARGV
+ * epoch when renewed in time; a new one (INCR) when a held lease had lapsed (another
+ * host may have taken over some of this host's payments: every copy this process holds is stale,
+ * and records written under the old epoch are refused from now on); 0 when fenced (another
+ * process took this host's name since: this one must stop). When no host at all renewed for gapMs
+ * (Redis was down, hung or restarted: every lease may have lapsed for that reason alone), nobody
+ * takes over anything for a lease period from now: every live host has time to renew after reconnecting.
+ */
+export const RENEW = `
+local epoch = redis.call('GET', KEYS[2])
+if epoch ~= ARGV[1] then return 0 end
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then epoch = tostring(redis.call('INCR', KEYS[2])) end
+${REDIS_NOW}
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if now - last > tonumber(ARGV[3]) then redis.call('SET', KEYS[4], string.format('%d', now + tonumber(ARGV[2]))) end
+redis.call('SET', KEYS[3], string.format('%d', now))
+redis.call('SET', KEYS[1], epoch, 'PX', ARGV[2])
+return tonumber(epoch)
+`;
+
+/**
+ * KEYS stream, attempts, claimableAt, alive of the caller; ARGV group, me, minIdleMs, count,
+ * alivePrefix, epoch → entries as CLAIMED_ENTRY. Takes over the pending entries of hosts whose
+ * liveness lease has expired, once idle minIdleMs (a live host's entries stay its own however long
+ * they wait for a processor), and forgets consumers that hold nothing. Nothing during the grace
+ * after an outage (see RENEW), nor for a caller whose own lease lapsed (it may hold stale copies).
  */
 export const CLAIM = `
+${CLAIMED_ENTRY}
+${REDIS_NOW}
 local out = {}
+if now < tonumber(redis.call('GET', KEYS[3]) or '0') or redis.call('GET', KEYS[4]) ~= ARGV[6] then return out end
 local budget = tonumber(ARGV[4])
 for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   local name, pending
@@ -209,21 +281,38 @@ for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
     if pending == 0 then
       redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
     elseif budget > 0 then
-      local ids = {}
-      for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', budget, name)) do ids[#ids + 1] = e[1] end
+      local ids, deliveries = {}, {}
+      for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', budget, name)) do
+        ids[#ids + 1] = e[1]
+        deliveries[e[1]] = e[4]
+      end
       if #ids > 0 then
         for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], unpack(ids))) do
-          local f = {}
-          for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
-          out[#out + 1] = e[1]
-          out[#out + 1] = f.c
-          out[#out + 1] = f.a
-          out[#out + 1] = f.t
-          out[#out + 1] = redis.call('HGET', KEYS[2], f.c) or ''
+          claimed(out, KEYS[2], e, deliveries[e[1]] + 1)
           budget = budget - 1
         end
       end
     end
+  end
+end
+return out
+`;
+
+/**
+ * KEYS stream, attempts, epoch and alive of the caller; ARGV group, me, epoch, minIdleMs, entry
+ * ids → entries as CLAIMED_ENTRY. Self-reclaim: takes back, to this process, entries pending at
+ * its own consumer that it does not hold (delivered by a read whose reply was lost, or to this
+ * host's previous process), each only if still pending here and idle minIdleMs. Nothing when
+ * fenced or when the caller's lease lapsed.
+ */
+export const RECLAIM = `
+${CLAIMED_ENTRY}
+local out = {}
+if redis.call('GET', KEYS[3]) ~= ARGV[3] or redis.call('GET', KEYS[4]) ~= ARGV[3] then return out end
+for i = 5, #ARGV do
+  local holder = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if holder and holder[2] == ARGV[2] and holder[3] >= tonumber(ARGV[4]) then
+    for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], ARGV[i])) do claimed(out, KEYS[2], e, holder[4] + 1) end
   end
 end
 return out
