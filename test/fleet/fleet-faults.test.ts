@@ -146,6 +146,37 @@ withRedis(
 );
 
 withRedis(
+  'kill -9 of a host with 200 calls in flight among three: the fleet summary equals the processors within seconds',
+  async () => {
+    // Default answers after 2 s (and records even if the caller is gone).
+    await simulator.default.setDelay(2000);
+    const hosts = [await startHost(0, 3), await startHost(1, 3), await startHost(2, 3)];
+    const [doomed, ...survivors] = hosts as [GatewayProcess, GatewayProcess, GatewayProcess];
+    const accepted = (await Promise.all([sendPayments(doomed, 200, '19.90', 50), ...survivors.map((host) => sendPayments(host, 175, '19.90', 50))])).flat();
+    await doomed.child.stop('SIGKILL');
+    const killedAt = Date.now();
+    // Every call that was in flight lands at the processor (its delay is not cancelled); the
+    // survivors take the payments over once the lease lapsed and count each one a lookup finds.
+    let counted = -1;
+    let held = -1;
+    while (Date.now() - killedAt < 20_000) {
+      counted = (await survivors[0]!.summary()).default.totalRequests;
+      held = (await simulator.default.summary()).totalRequests;
+      if (held === 550 && counted === 550) break;
+      await Bun.sleep(100);
+    }
+    const convergedAfterMs = Date.now() - killedAt;
+    console.log('converged after', convergedAfterMs, held, counted);
+    expect({ held, counted }).toEqual({ held: 550, counted: 550 });
+    expect(convergedAfterMs).toBeLessThan(8000);
+    await fleetSettled(redis!, survivors);
+    await expectEachSettledOnce(simulator, accepted);
+    await expectConsistent(survivors[1]!, simulator);
+  },
+  60_000,
+);
+
+withRedis(
   'Redis down with outcomes staged: the gateway waits with backoff (under 10% of a core), then settles everything once',
   async () => {
     await simulator.default.setDelay(800);
