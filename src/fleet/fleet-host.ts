@@ -50,6 +50,9 @@ export interface FleetHostOptions {
   url: string;
   /** Command timeout (ms): see RedisLink. */
   timeoutMs: number;
+  /** Replicas that must hold an accepted payment before its 202 (0: none), and how long to wait for them. */
+  waitReplicas: number;
+  waitTimeoutMs: number;
   /** This host's consumer name in the group (unique in the fleet). */
   consumer: string;
   ring: PaymentRing;
@@ -109,9 +112,15 @@ export class FleetHost implements LedgerReader {
     setInterval(() => this.link.eval(TRIM, [KEYS.stream], [GROUP]).catch(() => undefined), TRIM_MS);
   }
 
-  /** Queues a payment for the fleet: true when accepted now, false when some host accepted it before. Rejects while Redis is unreachable. */
+  /**
+   * Queues a payment for the fleet: true when accepted now, false when some host accepted it
+   * before. Rejects while Redis is unreachable, and when fewer than `waitReplicas` replicas hold it
+   * within `waitTimeoutMs` (a repeat waits too: the first accept may not be replicated yet).
+   */
   async accept(id: string, cents: number, acceptedAt: number): Promise<boolean> {
-    return (await this.link.eval(ACCEPT, [KEYS.ids, KEYS.stream, KEYS.purgedAt], [id, String(cents), String(acceptedAt)])) === 1;
+    const queued = (await this.link.eval(ACCEPT, [KEYS.ids, KEYS.stream, KEYS.purgedAt], [id, String(cents), String(acceptedAt)])) === 1;
+    if (this.options.waitReplicas > 0) await this.link.replicated(this.options.waitReplicas, this.options.waitTimeoutMs);
+    return queued;
   }
 
   async totals(window: Window): Promise<Totals> {

@@ -37,6 +37,8 @@ export class FleetLog implements SettlementLog {
     private readonly consumer: string,
     /** This process's lease epoch (0 until the host has one: it feeds no payment before). */
     private readonly epoch: () => number,
+    /** Replicas that must hold the records before a flush succeeds (0: none), and how long to wait for them. */
+    private readonly replication = { replicas: 0, timeoutMs: 0 },
   ) {
     this.link = new RedisLink(url, timeoutMs);
   }
@@ -80,7 +82,10 @@ export class FleetLog implements SettlementLog {
     const wait = this.retryAt - Date.now();
     if (wait > 0) await sleep(wait);
     const keys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch(this.consumer)];
-    return (await this.link.eval(LOG, keys, [GROUP, this.consumer, epoch, ...records])) as number[];
+    const written = (await this.link.eval(LOG, keys, [GROUP, this.consumer, epoch, ...records])) as number[];
+    // Not on enough replicas: the flush fails, so no call leaves on an attempt a failover could lose.
+    if (this.replication.replicas > 0) await this.link.replicated(this.replication.replicas, this.replication.timeoutMs);
+    return written;
   }
 
   /** Resolves once every flush started so far has ended (written or failed). */

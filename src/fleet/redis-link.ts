@@ -40,6 +40,8 @@ export class RedisLink {
   private lastError: string | null = null;
   private downSince: number | null = null;
   private readonly shas = new Map<string, string>();
+  private waitInFlight: Promise<void> | null = null;
+  private waitNext: Promise<void> | null = null;
   /** Commands that succeeded and failed in the current and the previous half window. */
   private readonly window = { startedAt: 0, ok: 0, errors: 0, previousOk: 0, previousErrors: 0 };
 
@@ -111,6 +113,33 @@ export class RedisLink {
       if (!String(error).includes('NOSCRIPT')) throw error;
       return this.send('EVAL', [script, String(keys.length), ...keys, ...args]);
     }
+  }
+
+  /**
+   * Resolves once `replicas` replicas acknowledged every write this connection made before the
+   * call (WAIT); rejects when fewer did within `timeoutMs`. WAIT blocks the connection while it
+   * waits, so one is in flight at a time: callers that come while one is in flight (it may have
+   * been sent before their write) share the next, sent when it ends.
+   */
+  replicated(replicas: number, timeoutMs: number): Promise<void> {
+    if (this.waitInFlight === null) {
+      const wait = this.send('WAIT', [String(replicas), String(timeoutMs)], timeoutMs + this.timeoutMs).then((acked) => {
+        if (Number(acked) < replicas) throw new Error(`written, but acknowledged by ${acked} of ${replicas} replicas within ${timeoutMs} ms`);
+      });
+      this.waitInFlight = wait;
+      const done = () => {
+        this.waitInFlight = null;
+      };
+      wait.then(done, done);
+      return wait;
+    }
+    this.waitNext ??= this.waitInFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.waitNext = null;
+        return this.replicated(replicas, timeoutMs);
+      });
+    return this.waitNext;
   }
 
   /** `pending`, or a rejection after `timeoutMs` that also closes the connection (no reply will come on it in order any more). */

@@ -80,6 +80,8 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
       : new FleetHost({
           url: config.redisUrl,
           timeoutMs: config.redisTimeoutMs,
+          waitReplicas: config.redisWaitReplicas,
+          waitTimeoutMs: config.redisWaitTimeoutMs,
           consumer: consumerName(config.instanceIndex),
           ring: attached.ring,
           signals: attached.signals,

@@ -45,7 +45,10 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const fleetLog =
     config.redisUrl === null
       ? null
-      : new FleetLog(config.redisUrl, config.redisTimeoutMs, consumerName(config.instanceIndex), () => signals.count(Counter.FleetEpoch));
+      : new FleetLog(config.redisUrl, config.redisTimeoutMs, consumerName(config.instanceIndex), () => signals.count(Counter.FleetEpoch), {
+          replicas: config.redisWaitReplicas,
+          timeoutMs: config.redisWaitTimeoutMs,
+        });
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
   const settler = new Settler(ring, fleetLog ? null : ledger, signals, policy, clients, config, log, fleetLog ?? journal);
   postToParent({ type: 'ready', name });

@@ -264,3 +264,50 @@ withRedis(
   },
   60_000,
 );
+
+withRedis(
+  'REDIS_WAIT_REPLICAS=1: a failover to the (asynchronous) replica loses no payment answered 202',
+  async () => {
+    redis = await startRedis();
+    // Replication goes through a proxy of its own, to cut it.
+    const replication = await startRedisProxy(redis);
+    const replica = await startRedis({ replicaOf: replication.port });
+    let next: RedisServer | null = null;
+    const inSync = async (server: RedisServer) => {
+      while (!String(await server.client().send('INFO', ['replication'])).includes('master_link_status:up')) await Bun.sleep(50);
+    };
+    try {
+      const replicaClient = replica.client();
+      await inSync(replica);
+      proxy = await startRedisProxy(redis);
+      const host = await startHost(0, 1, { REDIS_URL: proxy.url, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '200' });
+      const accepted = await sendPayments(host, 10);
+      // Replication is cut: a payment the primary holds alone is not answered 202.
+      replication.cutReplies(5000);
+      const whileAlone: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const id = crypto.randomUUID();
+        const response = await host.pay(id, '19.90');
+        whileAlone.push(response.status);
+        if (response.status === 202) accepted.push(id);
+      }
+      // The primary dies; the replica is promoted behind the same address.
+      await redis.kill();
+      await replicaClient.send('REPLICAOF', ['NO', 'ONE']);
+      proxy.retarget(replica);
+      expect(whileAlone).toEqual([503, 503, 503, 503, 503]);
+      const known = await Promise.all(accepted.map((id) => replicaClient.send('HGET', [KEYS.ids, id])));
+      expect(accepted.filter((_, i) => known[i] === null)).toEqual([]);
+      // Settling waits for a replica too (no call leaves on an attempt a failover could lose): a new one joins.
+      next = await startRedis({ replicaOf: replica.port });
+      await inSync(next);
+      await fleetSettled(replica, [host], 15_000);
+      await expectEachSettledOnce(simulator, accepted);
+    } finally {
+      replication.stop();
+      await next?.stop();
+      await replica.stop();
+    }
+  },
+  60_000,
+);

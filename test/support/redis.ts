@@ -35,7 +35,8 @@ async function portFree(port: number): Promise<boolean> {
   }
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `replicaOf`: the port of a primary this one replicates (asynchronously, as Redis does). */
+export async function startRedis(options: { replicaOf?: number } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-redis-'));
   let port = 0;
   for (let candidate = 6390; candidate <= 6399 && port === 0; candidate++) if (await portFree(candidate)) port = candidate;
@@ -43,7 +44,13 @@ export async function startRedis(): Promise<RedisServer> {
   let child: Child;
   const launch = async () => {
     child = spawnChild(
-      [REDIS_SERVER!, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir],
+      [
+        REDIS_SERVER!,
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir],
+        // A replica syncs at once (not after the default 5 s gathering delay).
+        ...['--repl-diskless-sync-delay', '0'],
+        ...(options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(options.replicaOf)]),
+      ],
       {},
       'redis-server',
     );
@@ -88,11 +95,15 @@ export async function startRedis(): Promise<RedisServer> {
  */
 export interface RedisProxy {
   url: string;
+  port: number;
   cutReplies(ms: number): void;
+  /** Sends new connections to another Redis and breaks the current ones (a failover behind one address). */
+  retarget(target: RedisServer): void;
   stop(): void;
 }
 
-export async function startRedisProxy(target: RedisServer): Promise<RedisProxy> {
+export async function startRedisProxy(first: RedisServer): Promise<RedisProxy> {
+  let target = first;
   let cutUntil = 0;
   const pairs = new Set<{ client: Socket; upstream: Socket; lost: boolean }>();
   const server = createServer((client) => {
@@ -112,14 +123,20 @@ export async function startRedisProxy(target: RedisServer): Promise<RedisProxy> 
     pair.upstream.on('close', close).on('error', close);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
   return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `redis://127.0.0.1:${port}`,
+    port,
     cutReplies(ms) {
       cutUntil = Date.now() + ms;
       // A TCP connection cannot lose bytes and go on: one that lost some breaks when the cut ends.
       setTimeout(() => {
         for (const pair of pairs) if (pair.lost) pair.client.destroy();
       }, ms);
+    },
+    retarget(next) {
+      target = next;
+      for (const pair of pairs) pair.client.destroy();
     },
     stop() {
       server.close();
