@@ -17,6 +17,7 @@ import { RecordKind } from '../journal/record.ts';
  */
 export interface SettlementLog {
   stage(kind: RecordKind, processor: number, id: Uint32Array, idIndex: number, cents: number, at: number): void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: the file journal's flush is synchronous and returns nothing.
   flush(): Promise<ReadonlySet<string>> | undefined | void;
 }
 
