@@ -41,6 +41,8 @@ export interface GatewayConfig {
    */
   redisWaitReplicas: number;
   redisWaitTimeoutMs: number;
+  /** Fleet mode: settled correlationIds are remembered one to two of these, a window's ms edges are exact within one. */
+  redisHorizonMs: number;
   /** Fees of the two processors, as fractions (0.05 = 5%): the hold rule weighs them. */
   defaultFee: number;
   fallbackFee: number;
@@ -206,6 +208,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 500, 10, 60_000),
     redisWaitReplicas: integer(env, 'REDIS_WAIT_REPLICAS', 0, 0, 16),
     redisWaitTimeoutMs: integer(env, 'REDIS_WAIT_TIMEOUT_MS', 200, 1, 60_000),
+    redisHorizonMs: integer(env, 'REDIS_HORIZON_MS', 600_000, 1000, 365 * 86_400_000),
     defaultFee: fee(env, 'DEFAULT_FEE', 0.05),
     fallbackFee: fee(env, 'FALLBACK_FEE', 0.15),
     maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),

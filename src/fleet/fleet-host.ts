@@ -4,7 +4,7 @@ import type { PaymentRing } from '../queue/payment-ring.ts';
 import { Counter, type Signals } from '../health/signals.ts';
 import type { LedgerReader, Totals, Window } from '../ledger/ledger.ts';
 import { RedisLink, type LinkStatus } from './redis-link.ts';
-import { ACCEPT, CLAIM, CLAIMED_FIELDS, GROUP, KEYS, PURGE, RECLAIM, RENEW, SUMMARY, TRIM, type StreamReply } from './scripts.ts';
+import { ACCEPT, CLAIM, CLAIMED_FIELDS, FOLD, GROUP, KEYS, PURGE, RECLAIM, RENEW, SUMMARY, TRIM, type StreamReply } from './scripts.ts';
 
 /**
  * The HTTP thread's side of fleet mode (REDIS_URL): accepts payments into the fleet's stream,
@@ -53,6 +53,8 @@ export interface FleetHostOptions {
   /** Replicas that must hold an accepted payment before its 202 (0: none), and how long to wait for them. */
   waitReplicas: number;
   waitTimeoutMs: number;
+  /** Settled ids are remembered one to two horizons, ms edges of windows one (see FOLD). */
+  horizonMs: number;
   /** This host's consumer name in the group (unique in the fleet). */
   consumer: string;
   ring: PaymentRing;
@@ -109,7 +111,7 @@ export class FleetHost implements LedgerReader {
     setInterval(renewAndClaim, LEASE_RENEW_MS);
     setInterval(() => this.reclaimOwn(RECLAIM_IDLE_MS).catch((error) => this.report('reclaim', error)), RECLAIM_MS);
     setInterval(() => this.watchPurge().catch(() => undefined), PURGE_POLL_MS);
-    setInterval(() => this.link.eval(TRIM, [KEYS.stream], [GROUP]).catch(() => undefined), TRIM_MS);
+    setInterval(() => this.trim().catch(() => undefined), TRIM_MS);
   }
 
   /**
@@ -118,13 +120,14 @@ export class FleetHost implements LedgerReader {
    * within `waitTimeoutMs` (a repeat waits too: the first accept may not be replicated yet).
    */
   async accept(id: string, cents: number, acceptedAt: number): Promise<boolean> {
-    const queued = (await this.link.eval(ACCEPT, [KEYS.ids, KEYS.stream, KEYS.purgedAt], [id, String(cents), String(acceptedAt)])) === 1;
+    const keys = [KEYS.ids, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev];
+    const queued = (await this.link.eval(ACCEPT, keys, [id, String(cents), String(acceptedAt)])) === 1;
     if (this.options.waitReplicas > 0) await this.link.replicated(this.options.waitReplicas, this.options.waitTimeoutMs);
     return queued;
   }
 
   async totals(window: Window): Promise<Totals> {
-    const keys = [KEYS.entries, ...KEYS.levels, KEYS.total];
+    const keys = [KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.foldedBelow];
     const reply = (await this.link.eval(SUMMARY, keys, [String(window.from ?? ''), String(window.to ?? '')])) as number[];
     const cents = (high: number, low: number) => BigInt(high) * 1_000_000_000n + BigInt(low);
     return [
@@ -135,7 +138,7 @@ export class FleetHost implements LedgerReader {
 
   /** Forgets the fleet's payments; the other hosts apply it within PURGE_POLL_MS. */
   async purge(): Promise<void> {
-    const keys = [KEYS.ids, KEYS.attempts, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.stream, KEYS.purgedAt];
+    const keys = [KEYS.ids, KEYS.attempts, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev, KEYS.foldedBelow];
     const at = Number(await this.link.eval(PURGE, keys, [GROUP, String(Date.now())]));
     this.applyPurge(at);
   }
@@ -302,6 +305,12 @@ export class FleetHost implements LedgerReader {
     const reclaimed = await this.pushClaimed((await this.link.eval(RECLAIM, keys, args)) as string[]);
     this.counts.reclaimed += reclaimed;
     if (reclaimed > 0) this.options.log(`fleet: took back ${reclaimed} of this host's pending payments that it did not hold`);
+  }
+
+  /** Cuts acknowledged entries off the stream, and folds what is older than the horizon (see FOLD). */
+  private async trim(): Promise<void> {
+    await this.link.eval(TRIM, [KEYS.stream], [GROUP]);
+    await this.link.eval(FOLD, [KEYS.done, KEYS.donePrev, KEYS.entries, KEYS.rotatedAt, KEYS.foldedBelow], [String(this.options.horizonMs)]);
   }
 
   private async watchPurge(): Promise<void> {

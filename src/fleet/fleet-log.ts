@@ -81,7 +81,7 @@ export class FleetLog implements SettlementLog {
   private async write(epoch: string, records: string[]): Promise<number[]> {
     const wait = this.retryAt - Date.now();
     if (wait > 0) await sleep(wait);
-    const keys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch(this.consumer)];
+    const keys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch(this.consumer), KEYS.done];
     const written = (await this.link.eval(LOG, keys, [GROUP, this.consumer, epoch, ...records])) as number[];
     // Not on enough replicas: the flush fails, so no call leaves on an attempt a failover could lose.
     if (this.replication.replicas > 0) await this.link.replicated(this.replication.replicas, this.replication.timeoutMs);

@@ -15,7 +15,7 @@ import type { RedisClient } from 'bun';
  * not reconnect in step).
  */
 const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 1000;
+const RECONNECT_MAX_MS = 500;
 /** The error rate /health reads is over this window (two halves, so it slides). */
 const ERROR_WINDOW_MS = 2000;
 /** At least this share of commands failing in the window: the link is failing. */

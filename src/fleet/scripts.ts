@@ -2,27 +2,31 @@
  * The fleet's state in Redis, and the Lua scripts that change or read it. Every change of a
  * payment's state is one script, so it is atomic: no host ever sees half of it.
  *
- *   ids      hash   correlationId → its stream entry id while unsettled, then "s" (counted) or "d" (dropped:
- *                   another sender's): idempotency (only the accept script adds a field) and the once-only gate
+ *   ids      hash   correlationId → its stream entry id, while unsettled: the once-only gate
+ *   done, donePrev  set  correlationIds settled or dropped, this and the previous horizon:
+ *                   idempotency (with ids: a correlationId in any of the three is not accepted again)
  *   stream   stream c, a (cents), t (acceptedAt)        work queue; consumer group `settlers`, one consumer per host;
  *                   trimmed below the oldest unacknowledged entry
  *   att      hash   correlationId → "p:requestedAt,..." every call written for an unsettled payment (before it leaves)
- *   entries  zset   requestedAt → "p:cents:id"          every counted payment, for the ms edges of a window
+ *   entries  zset   requestedAt → "p:cents:id"          counted payments of the last horizon, for the ms edges of a window
  *   l1/l2/l3 hash   "bucket:cP"/"bucket:aP" → count / cents per second, minute, hour of requestedAt
  *   total    hash   "cP"/"aP"                           the whole history (a window with a bound missing)
  *   purgedAt string epoch ms of the last purge
+ *   rotatedAt, foldedBelow  string  when done became donePrev last (Redis time); entries below this requestedAt are folded
  *   epoch:<host>  string  the lease epoch of the process running as consumer <host> (INCR at its start)
  *   alive:<host>  string  its liveness lease (PX, on Redis's clock)
  *   beat     string Redis time (ms) of the last lease renewal by any host; claimableAt: no take-over before it
  *   health:P hash   the fleet's last service-health report of processor P; healthGate:P its poll lease
  *
- * Invariants: a payment is counted (entries, levels, total) only in the script that turns its ids
- * field from an entry id into "s", which happens once; it is XACKed only then (or when dropped),
- * so an unacknowledged entry is a payment not yet settled, and a host that dies leaves it pending
- * for another. Fencing: a payment's state (an attempt, an outcome) is written only by the process
- * that owns its entry now, i.e. XPENDING names its consumer and the consumer's epoch is the
- * caller's; anything else is refused, per record, so a host paused or cut off past its lease, whose
- * payments were taken over, never sends or counts one of them again. All keys share the hash tag {gw}.
+ * Invariants: a payment is counted (entries, levels, total) only in the script that removes its
+ * ids field, which happens once; it is XACKed only then (or when dropped), so an unacknowledged
+ * entry is a payment not yet settled, and a host that dies leaves it pending for another.
+ * Fencing: a payment's state (an attempt, an outcome) is written only by the process that owns
+ * its entry now, i.e. XPENDING names its consumer and the consumer's epoch is the caller's;
+ * anything else is refused, per record, so a host paused or cut off past its lease, whose payments
+ * were taken over, never sends or counts one of them again. Memory: a settled payment leaves ids;
+ * its correlationId is kept in done for one to two horizons, its entry for one horizon (its count
+ * stays in the buckets). All keys share the hash tag {gw}.
  */
 export const KEYS = {
   ids: '{gw}:ids',
@@ -36,6 +40,10 @@ export const KEYS = {
   epoch: (consumer: string) => `{gw}:epoch:${consumer}`,
   beat: '{gw}:beat',
   claimableAt: '{gw}:claimableAt',
+  done: '{gw}:done',
+  donePrev: '{gw}:donePrev',
+  rotatedAt: '{gw}:rotatedAt',
+  foldedBelow: '{gw}:foldedBelow',
   health: (processor: number) => `{gw}:health:${processor}`,
   healthGate: (processor: number) => `{gw}:healthGate:${processor}`,
 } as const;
@@ -48,9 +56,11 @@ export const consumerName = (instanceIndex: number) => `host-${instanceIndex}`;
 /** Bucket sizes of l1, l2, l3 (ms): a window costs at most ~2 × (59 + 59 + 1) bucket reads plus its two edge seconds. */
 const LEVEL_MS = [1000, 60_000, 3_600_000];
 
-/** KEYS ids, stream, purgedAt; ARGV id, cents, acceptedAt → 1 accepted (queued), 0 already accepted. */
+/** KEYS ids, stream, purgedAt, done, donePrev; ARGV id, cents, acceptedAt → 1 accepted (queued), 0 already accepted. */
 export const ACCEPT = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
+  return 0
+end
 -- Strictly after the fleet's last purge, whatever this host's clock says: a purge forgets by acceptedAt.
 local t = math.max(tonumber(ARGV[3]), tonumber(redis.call('GET', KEYS[3]) or '0') + 1)
 local entry = redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'a', ARGV[2], 't', string.format('%d', t))
@@ -63,7 +73,7 @@ const REDIS_NOW = `local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
 /**
- * KEYS ids, attempts, stream, entries, l1, l2, l3, total, epoch of the caller; ARGV group,
+ * KEYS ids, attempts, stream, entries, l1, l2, l3, total, epoch of the caller, done; ARGV group,
  * consumer, epoch, then records of five: kind (a attempt, s settled, d dropped), processor, id,
  * cents, requestedAt → per record 1 written, 0 refused. A record is refused unless the caller owns
  * the payment's entry (fencing, see above); a payment no longer unsettled (settled by another
@@ -79,8 +89,8 @@ for i = 4, #ARGV, 5 do
   local kind, p, id, cents, ra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local entry = redis.call('HGET', KEYS[1], id)
   local owned = false
-  -- Unsettled: its field still holds the stream entry id (digits), not "s" or "d".
-  if not fenced and entry and string.find(entry, '^%d') then
+  -- Unsettled: it still has its field, the stream entry id.
+  if not fenced and entry then
     local holder = redis.call('XPENDING', KEYS[3], ARGV[1], entry, entry, 1)[1]
     owned = holder ~= nil and holder[2] == ARGV[2]
   end
@@ -91,7 +101,8 @@ for i = 4, #ARGV, 5 do
       redis.call('HSET', KEYS[2], id, calls and (calls .. ',' .. call) or call)
     else
       if kind == 'd' and calls and string.find(',' .. calls .. ',', ',' .. call .. ',', 1, true) then kind = 's' end
-      redis.call('HSET', KEYS[1], id, kind)
+      redis.call('HDEL', KEYS[1], id)
+      redis.call('SADD', KEYS[10], id)
       if kind == 's' then
         local at = tonumber(ra)
         redis.call('ZADD', KEYS[4], at, p .. ':' .. cents .. ':' .. id)
@@ -102,6 +113,10 @@ for i = 4, #ARGV, 5 do
         end
         redis.call('HINCRBY', KEYS[8], 'c' .. p, 1)
         redis.call('HINCRBY', KEYS[8], 'a' .. p, cents)
+        -- The history's span (SUMMARY clamps a window to it; entries hold only the last horizon).
+        local span = redis.call('HMGET', KEYS[8], 'first', 'last')
+        if not span[1] or at < tonumber(span[1]) then redis.call('HSET', KEYS[8], 'first', ra) end
+        if not span[2] or at > tonumber(span[2]) then redis.call('HSET', KEYS[8], 'last', ra) end
       end
       redis.call('HDEL', KEYS[2], id)
       redis.call('XACK', KEYS[3], ARGV[1], entry)
@@ -113,12 +128,15 @@ return written
 `;
 
 /**
- * KEYS entries, l1, l2, l3, total; ARGV from, to (inclusive epoch ms; both '' = everything) →
- * {count0, centsHigh0, centsLow0, count1, centsHigh1, centsLow1}. Cents are summed in two limbs
- * of 10^9 from the decimal strings, so the total is exact at any size (Lua numbers are doubles).
+ * KEYS entries, l1, l2, l3, total, foldedBelow; ARGV from, to (inclusive epoch ms; both '' =
+ * everything) → {count0, centsHigh0, centsLow0, count1, centsHigh1, centsLow1}. Cents are summed
+ * in two limbs of 10^9 from the decimal strings, so the total is exact at any size (Lua numbers
+ * are doubles). Exact to the millisecond where entries are kept (the last horizon: see FOLD); a
+ * window edge in a second older than that counts that whole second.
  */
 export const SUMMARY = `
 local sizes = {${LEVEL_MS.join(', ')}}
+local folded = tonumber(redis.call('GET', KEYS[6]) or '0')
 local count, high, low = {0, 0}, {0, 0}, {0, 0}
 local function addCents(p, text)
   local n = #text
@@ -153,11 +171,18 @@ end
 local function range(lo, hi, level)
   if lo > hi then return end
   if level == 0 then
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], lo, hi)) do
-      local p, cents = string.match(member, '^(%d):(%d+):')
-      p = tonumber(p) + 1
-      count[p] = count[p] + 1
-      addCents(p, cents)
+    -- At most two seconds, each summed from its entries, or whole from l1 when they are folded.
+    for second = math.floor(lo / 1000), math.floor(hi / 1000) do
+      if second * 1000 < folded then
+        buckets(1, second, second)
+      else
+        for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], math.max(lo, second * 1000), math.min(hi, second * 1000 + 999))) do
+          local p, cents = string.match(member, '^(%d):(%d+):')
+          p = tonumber(p) + 1
+          count[p] = count[p] + 1
+          addCents(p, cents)
+        end
+      end
     end
     return
   end
@@ -179,21 +204,50 @@ if ARGV[1] == '' or ARGV[2] == '' then
     end
   end
 else
-  -- Clamped to the history held: a window of decades costs what the history's span costs.
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  if #first > 0 then range(math.max(tonumber(ARGV[1]), tonumber(first[2])), math.min(tonumber(ARGV[2]), tonumber(last[2])), 3) end
+  -- Clamped to the history's span: a window of decades costs what the history's span costs.
+  local span = redis.call('HMGET', KEYS[5], 'first', 'last')
+  if span[1] then range(math.max(tonumber(ARGV[1]), tonumber(span[1])), math.min(tonumber(ARGV[2]), tonumber(span[2])), 3) end
 end
 return {count[1], high[1], low[1], count[2], high[2], low[2]}
 `;
 
-/** KEYS ids, attempts, entries, l1, l2, l3, total, stream, purgedAt; ARGV group, now → the purge's time. */
+/**
+ * KEYS ids, attempts, entries, l1, l2, l3, total, stream, purgedAt, done, donePrev, foldedBelow;
+ * ARGV group, now → the purge's time.
+ */
 export const PURGE = `
 local at = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[9]) or '0') + 1)
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[10], KEYS[11], KEYS[12])
 redis.call('XGROUP', 'CREATE', KEYS[8], ARGV[1], '$', 'MKSTREAM')
 redis.call('SET', KEYS[9], string.format('%d', at))
 return at
+`;
+
+/**
+ * KEYS done, donePrev, entries, rotatedAt, foldedBelow; ARGV horizonMs → 1 when the settled ids
+ * rotated. Bounds memory by time instead of by payments: entries whose requestedAt is older than
+ * the horizon (whole seconds) leave the zset (their counts stay in the buckets; a window edge
+ * older than that is summed to whole seconds), and once per horizon the settled ids rotate (done
+ * becomes donePrev, the former donePrev is dropped), so a correlationId stays known one to two
+ * horizons after it settled. A repeat after that is accepted again, and the processor, which
+ * still holds it, answers 422: found with a requestedAt the fleet no longer knows, it is dropped,
+ * not paid again. Any host may call it: it acts on Redis's clock, once per horizon.
+ */
+export const FOLD = `
+${REDIS_NOW}
+local horizon = tonumber(ARGV[1])
+local below = math.floor((now - horizon) / 1000) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. below)
+redis.call('SET', KEYS[5], string.format('%d', below))
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+if last == 0 then
+  redis.call('SET', KEYS[4], string.format('%d', now))
+  return 0
+end
+if now - last < horizon then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) else redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[4], string.format('%d', now))
+return 1
 `;
 
 /**

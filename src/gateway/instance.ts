@@ -82,6 +82,7 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
           timeoutMs: config.redisTimeoutMs,
           waitReplicas: config.redisWaitReplicas,
           waitTimeoutMs: config.redisWaitTimeoutMs,
+          horizonMs: config.redisHorizonMs,
           consumer: consumerName(config.instanceIndex),
           ring: attached.ring,
           signals: attached.signals,

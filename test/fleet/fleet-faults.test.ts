@@ -135,7 +135,7 @@ withRedis(
     // Accepted through another connection meanwhile (as another host would): Redis delivers them to
     // this host's blocked read, whose reply is lost.
     for (const id of ids) {
-      expect(await client.send('EVAL', [ACCEPT, '3', KEYS.ids, KEYS.stream, KEYS.purgedAt, id, '1990', String(Date.now())])).toBe(1);
+      expect(await client.send('EVAL', [ACCEPT, '5', KEYS.ids, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev, id, '1990', String(Date.now())])).toBe(1);
       await Bun.sleep(30);
     }
     await fleetSettled(redis, [host], 15_000);
@@ -155,6 +155,8 @@ withRedis(
     const accepted = (await Promise.all([sendPayments(doomed, 200, '19.90', 50), ...survivors.map((host) => sendPayments(host, 175, '19.90', 50))])).flat();
     await doomed.child.stop('SIGKILL');
     const killedAt = Date.now();
+    // The calls in flight still take their 2 s; the payments the dead host still held go out at once.
+    await simulator.default.setDelay(0);
     // Every call that was in flight lands at the processor (its delay is not cancelled); the
     // survivors take the payments over once the lease lapsed and count each one a lookup finds.
     let counted = -1;
@@ -166,7 +168,6 @@ withRedis(
       await Bun.sleep(100);
     }
     const convergedAfterMs = Date.now() - killedAt;
-    console.log('converged after', convergedAfterMs, held, counted);
     expect({ held, counted }).toEqual({ held: 550, counted: 550 });
     expect(convergedAfterMs).toBeLessThan(8000);
     await fleetSettled(redis!, survivors);
@@ -194,6 +195,7 @@ withRedis(
     await redis!.restart();
     await simulator.default.setDelay(0);
     await fleetSettled(redis!, [host]);
+    while ((await host.health()).status !== 'healthy') await Bun.sleep(50);
     await expectEachSettledOnce(simulator, accepted);
     expect((await expectConsistent(host, simulator)).default.totalRequests).toBe(30);
     expect(cpu).toBeLessThan(300);
@@ -296,8 +298,12 @@ withRedis(
       await replicaClient.send('REPLICAOF', ['NO', 'ONE']);
       proxy.retarget(replica);
       expect(whileAlone).toEqual([503, 503, 503, 503, 503]);
-      const known = await Promise.all(accepted.map((id) => replicaClient.send('HGET', [KEYS.ids, id])));
-      expect(accepted.filter((_, i) => known[i] === null)).toEqual([]);
+      // Known: unsettled (ids) or settled (done).
+      const known = async (id: string) =>
+        (await replicaClient.send('HEXISTS', [KEYS.ids, id])) === 1 || (await replicaClient.send('SISMEMBER', [KEYS.done, id])) === 1;
+      const unknown: string[] = [];
+      for (const id of accepted) if (!(await known(id))) unknown.push(id);
+      expect(unknown).toEqual([]);
       // Settling waits for a replica too (no call leaves on an attempt a failover could lose): a new one joins.
       next = await startRedis({ replicaOf: replica.port });
       await inSync(next);
