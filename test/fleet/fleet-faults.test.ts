@@ -148,31 +148,35 @@ withRedis(
 withRedis(
   'kill -9 of a host with 200 calls in flight among three: the fleet summary equals the processors within seconds',
   async () => {
-    // Default answers after 2 s (and records even if the caller is gone).
+    // Default answers after 2 s (and records even if the caller is gone). A payment whose attempt
+    // was written but whose call never left stays in doubt DOUBT_RELEASE_MS (above the delay).
     await simulator.default.setDelay(2000);
-    const hosts = [await startHost(0, 3), await startHost(1, 3), await startHost(2, 3)];
+    const env = { DOUBT_RELEASE_MS: '3000' };
+    const hosts = [await startHost(0, 3, env), await startHost(1, 3, env), await startHost(2, 3, env)];
     const [doomed, ...survivors] = hosts as [GatewayProcess, GatewayProcess, GatewayProcess];
     const accepted = (await Promise.all([sendPayments(doomed, 200, '19.90', 50), ...survivors.map((host) => sendPayments(host, 175, '19.90', 50))])).flat();
     await doomed.child.stop('SIGKILL');
     const killedAt = Date.now();
     // The calls in flight still take their 2 s; the payments the dead host still held go out at once.
     await simulator.default.setDelay(0);
-    // Every call that was in flight lands at the processor (its delay is not cancelled); the
-    // survivors take the payments over once the lease lapsed and count each one a lookup finds.
-    let counted = -1;
-    let held = -1;
+    // Once the calls in flight have landed, the fleet's summary equals what the processor holds:
+    // the survivors took them over after the lease and counted each one a lookup found.
+    let equalAfterMs = -1;
     while (Date.now() - killedAt < 20_000) {
-      counted = (await survivors[0]!.summary()).default.totalRequests;
-      held = (await simulator.default.summary()).totalRequests;
-      if (held === 550 && counted === 550) break;
+      const before = (await simulator.default.summary()).totalRequests;
+      const counted = (await survivors[0]!.summary()).default.totalRequests;
+      const after = (await simulator.default.summary()).totalRequests;
+      if (Date.now() - killedAt > 2500 && before === after && counted === after) {
+        equalAfterMs = Date.now() - killedAt;
+        break;
+      }
       await Bun.sleep(100);
     }
-    const convergedAfterMs = Date.now() - killedAt;
-    expect({ held, counted }).toEqual({ held: 550, counted: 550 });
-    expect(convergedAfterMs).toBeLessThan(8000);
+    expect(equalAfterMs).toBeGreaterThan(0);
+    expect(equalAfterMs).toBeLessThan(8000);
     await fleetSettled(redis!, survivors);
     await expectEachSettledOnce(simulator, accepted);
-    await expectConsistent(survivors[1]!, simulator);
+    expect((await expectConsistent(survivors[1]!, simulator)).default.totalRequests).toBe(550);
   },
   60_000,
 );
@@ -282,7 +286,9 @@ withRedis(
       const replicaClient = replica.client();
       await inSync(replica);
       proxy = await startRedisProxy(redis);
-      const host = await startHost(0, 1, { REDIS_URL: proxy.url, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '200' });
+      // An attempt that reached the replica but whose acknowledgement did not come in time was
+      // never sent: after the failover it is in doubt until DOUBT_RELEASE_MS (short here).
+      const host = await startHost(0, 1, { REDIS_URL: proxy.url, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '200', DOUBT_RELEASE_MS: '1000' });
       const accepted = await sendPayments(host, 10);
       // Replication is cut: a payment the primary holds alone is not answered 202.
       replication.cutReplies(5000);
@@ -307,7 +313,7 @@ withRedis(
       // Settling waits for a replica too (no call leaves on an attempt a failover could lose): a new one joins.
       next = await startRedis({ replicaOf: replica.port });
       await inSync(next);
-      await fleetSettled(replica, [host], 15_000);
+      await fleetSettled(replica, [host], 30_000);
       await expectEachSettledOnce(simulator, accepted);
     } finally {
       replication.stop();
