@@ -32,6 +32,17 @@ export interface GatewayConfig {
   instances: number;
   /** Fleet mode: the Redis every host shares (ledger, accepted ids, work queue, health reports); null: embedded. */
   redisUrl: string | null;
+  /** Fleet mode: how long any Redis command (or connection attempt) may take before it fails and the connection is replaced. */
+  redisTimeoutMs: number;
+  /**
+   * Fleet mode: replicas that must acknowledge a payment's write (WAIT) before its 202, and an
+   * attempt's before its call leaves (0: none; a failover to an asynchronous replica may then
+   * lose acknowledged payments), and how long to wait for them before answering 503 instead.
+   */
+  redisWaitReplicas: number;
+  redisWaitTimeoutMs: number;
+  /** Fleet mode: settled correlationIds are remembered one to two of these, a window's ms edges are exact within one. */
+  redisHorizonMs: number;
   /** Fees of the two processors, as fractions (0.05 = 5%): the hold rule weighs them. */
   defaultFee: number;
   fallbackFee: number;
@@ -196,6 +207,10 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     instanceIndex: 0,
     instances: 1,
     redisUrl: redisUrl(env),
+    redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 500, 10, 60_000),
+    redisWaitReplicas: integer(env, 'REDIS_WAIT_REPLICAS', 0, 0, 16),
+    redisWaitTimeoutMs: integer(env, 'REDIS_WAIT_TIMEOUT_MS', 200, 1, 60_000),
+    redisHorizonMs: integer(env, 'REDIS_HORIZON_MS', 600_000, 1000, 365 * 86_400_000),
     defaultFee: fee(env, 'DEFAULT_FEE', 0.05),
     fallbackFee: fee(env, 'FALLBACK_FEE', 0.15),
     maxSettleMs: integer(env, 'MAX_SETTLE_MS', 60_000, 1, 86_400_000),

@@ -14,6 +14,7 @@ import { GatewayRoutes, PURGE_SLACK_MS } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
 import { FleetHost } from '../fleet/fleet-host.ts';
+import { consumerName } from '../fleet/scripts.ts';
 
 /**
  * Everything of one gateway instance but its HTTP server: configuration, shared memory, journal
@@ -103,10 +104,13 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
       ? null
       : new FleetHost({
           url: config.redisUrl,
-          consumer: `host-${config.instanceIndex}`,
+          timeoutMs: config.redisTimeoutMs,
+          waitReplicas: config.redisWaitReplicas,
+          waitTimeoutMs: config.redisWaitTimeoutMs,
+          horizonMs: config.redisHorizonMs,
+          consumer: consumerName(config.instanceIndex),
           ring: attached.ring,
-          // Workers forget what they hold that was accepted up to the fleet's purge (see Settler).
-          purgeLocal: (at) => attached.signals.purge(Math.max(at, attached.signals.purgedAt)),
+          signals: attached.signals,
           log,
         });
   const routes: GatewayRoutes = new GatewayRoutes({

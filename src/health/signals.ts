@@ -12,7 +12,7 @@ import { DEFAULT, FALLBACK, PROCESSORS, type ProcessorIndex } from '../domain/pr
  *   4 inflight        5 breaker (Breaker)            66 settled
  *   6 probeInFlight   7 settled   8 failures         67 duplicatesDropped
  *   9 healthRateLimited 10 latencyPeakMs             68 purges   69 timedOut
- *   11 breakerOpenings  12 rampLimit                 70 journalWriteErrors
+ *   11 breakerOpenings  12 rampLimit                 70 journalWriteErrors  71 fleetEpoch
  *
  *   Float64 slots (times), per processor 16:         global, from index 32:
  *   0 healthAt  1 observedAt  2 breakerSince         32 purgedAt (epoch ms)
@@ -69,6 +69,12 @@ export enum Counter {
   Purges = 68,
   TimedOut = 69,
   JournalWriteErrors = 70,
+  /**
+   * Fleet mode: this process's lease epoch (0 until it has one). Stored once by the HTTP thread
+   * before it feeds any payment into the ring; a worker reads it for a payment it popped, so it
+   * sees it (the ring's push publishes it).
+   */
+  FleetEpoch = 71,
 }
 
 /** Outcomes of a processor call, as the latency histograms count them. */
@@ -160,6 +166,10 @@ export class Signals {
 
   count(counter: Counter): number {
     return Atomics.load(this.slots, counter);
+  }
+
+  setCount(counter: Counter, value: number): void {
+    Atomics.store(this.slots, counter, value);
   }
 
   addCount(counter: Counter, delta: number): void {

@@ -83,7 +83,8 @@ export interface AcceptJournal {
 export interface FleetAccept {
   /** True when queued now, false when some host accepted it before; rejects while the store is unreachable. */
   accept(id: string, cents: number, acceptedAt: number): Promise<boolean>;
-  status(): { connected: boolean };
+  /** `failing`: reachable, but many of its recent commands failed (error replies, timeouts). */
+  status(): { connected: boolean; failing: boolean };
 }
 
 export interface RouteDeps {
@@ -284,7 +285,14 @@ export class GatewayRoutes {
     const { signals, ring } = this.deps;
     const processors = signals.snapshot() as Record<'default' | 'fallback', { failing: boolean }>;
     const fleet = this.deps.fleet?.status();
-    const status = fleet && !fleet.connected ? 'redis-unreachable' : processors.default.failing && processors.fallback.failing ? 'degraded' : 'healthy';
+    const status =
+      fleet && !fleet.connected
+        ? 'redis-unreachable'
+        : fleet?.failing
+          ? 'redis-failing'
+          : processors.default.failing && processors.fallback.failing
+            ? 'degraded'
+            : 'healthy';
     return reply(200, {
       status,
       processors,

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SettlementPolicy } from './policy.ts';
 import { Settler } from './settler.ts';
 import { FleetLog } from '../fleet/fleet-log.ts';
+import { consumerName } from '../fleet/scripts.ts';
+import { Counter } from '../health/signals.ts';
 
 /**
  * A payment worker: settles what it pulls from the ring, many calls in flight at once. It never
@@ -40,7 +42,13 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   ] as const;
   const policy = new SettlementPolicy(signals, config, log);
   // Fleet mode: attempts and outcomes go to the fleet's Redis, which any host reads; else to this instance's journal.
-  const fleetLog = config.redisUrl === null ? null : new FleetLog(config.redisUrl);
+  const fleetLog =
+    config.redisUrl === null
+      ? null
+      : new FleetLog(config.redisUrl, config.redisTimeoutMs, consumerName(config.instanceIndex), () => signals.count(Counter.FleetEpoch), {
+          replicas: config.redisWaitReplicas,
+          timeoutMs: config.redisWaitTimeoutMs,
+        });
   const journal =
     config.journalDir === null
       ? null

@@ -12,11 +12,13 @@ import { RecordKind } from '../journal/record.ts';
  * Where attempts and outcomes are made durable: the instance's file journal (flush is
  * synchronous and throws when the write failed), or the fleet's Redis (flush returns a promise,
  * rejected when it failed; undefined when nothing was staged). Either way, no call leaves before
- * the flush holding its attempt has succeeded.
+ * the flush holding its attempt has succeeded. The fleet's log may also refuse an attempt: the
+ * payment is another host's now (fencing); its promise resolves with the refused correlationIds.
  */
 export interface SettlementLog {
   stage(kind: RecordKind, processor: number, id: Uint32Array, idIndex: number, cents: number, at: number): void;
-  flush(): Promise<void> | undefined | void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: the file journal's flush is synchronous and returns nothing.
+  flush(): Promise<ReadonlySet<string>> | undefined | void;
 }
 
 /**
@@ -117,6 +119,7 @@ export class Settler {
   private readonly slot = new PaymentSlot();
   private readonly rateLimitedStreak: [number, number] = [0, 0];
   private duplicatesLogged = 0;
+  private refusedLogged = 0;
   private purgesSeen: number;
   private stopped = false;
   /** Payments whose calls wait for an asynchronous flush (fleet mode) of their attempts. */
@@ -335,7 +338,7 @@ export class Settler {
   /** Writes what this pump staged, then starts the calls it decided: no call leaves before its attempt is journaled. */
   private startCalls(): void {
     const starting = this.starting;
-    let flushed: Promise<void> | undefined | void;
+    let flushed: ReturnType<SettlementLog['flush']>;
     try {
       flushed = this.journal?.flush();
     } catch (error) {
@@ -353,9 +356,9 @@ export class Settler {
     const batch = starting.splice(0);
     this.launching += batch.length;
     flushed.then(
-      () => {
+      (refused) => {
         this.launching -= batch.length;
-        this.launch(batch);
+        this.launch(refused.size > 0 ? this.dropRefused(batch, refused) : batch);
       },
       (error: unknown) => {
         this.launching -= batch.length;
@@ -375,6 +378,23 @@ export class Settler {
       this.signals.addCount(Counter.Waiting, 1);
       this.waiting.pushFront(payment);
     }
+  }
+
+  /**
+   * The payments of `batch` whose attempts the log refused are another host's now (it took them
+   * over while this one was paused or cut off): forgotten here, never sent. Returns the others.
+   */
+  private dropRefused(batch: Pending[], refused: ReadonlySet<string>): Pending[] {
+    const kept: Pending[] = [];
+    for (const payment of batch) {
+      if (!refused.has(payment.id)) {
+        kept.push(payment);
+        continue;
+      }
+      this.policy.release(payment.callTarget, payment.callGrant);
+      if (this.refusedLogged++ < 10) this.log(`payment ${payment.id}: another host owns it now; not sent from here`);
+    }
+    return kept;
   }
 
   private launch(payments: readonly Pending[]): void {

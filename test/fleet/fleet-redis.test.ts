@@ -3,8 +3,8 @@ import { RedisClient } from 'bun';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { gatewayEnvFor, startSimulator, type Simulator } from '../support/simulator.ts';
 import { expectConsistent, expectEachSettledOnce, iso, sendPayments } from '../support/scenario.ts';
-import { REDIS_SERVER, startRedis, type RedisServer } from '../support/redis.ts';
-import { ACCEPT, GROUP, KEYS, LOG, SUMMARY } from '../../src/fleet/scripts.ts';
+import { fleetSettled as settledOnRedis, REDIS_SERVER, startRedis, type RedisServer } from '../support/redis.ts';
+import { ACCEPT, FOLD, GROUP, KEYS, LOG, SUMMARY } from '../../src/fleet/scripts.ts';
 
 /**
  * Fleet mode (REDIS_URL): gateway hosts sharing one real redis-server (append-only persistence
@@ -47,17 +47,8 @@ async function startFleet(hosts: number, env: Record<string, string> = {}, proce
   return started;
 }
 
-/** Every payment in the stream is acknowledged (settled or dropped) and no live host holds one. */
-async function fleetSettled(live: GatewayProcess[], timeoutMs = 60_000): Promise<void> {
-  const client = redis!.client();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [group] = (await client.send('XINFO', ['GROUPS', KEYS.stream])) as { pending: number; lag: number | null }[];
-    if (group && group.pending === 0 && group.lag === 0) break;
-    if (Date.now() > deadline) throw new Error(`fleet not settled: ${JSON.stringify(group)}`);
-    await Bun.sleep(100);
-  }
-  for (const gateway of live) await gateway.settled();
+function fleetSettled(live: GatewayProcess[], timeoutMs = 60_000): Promise<void> {
+  return settledOnRedis(redis!, live, timeoutMs);
 }
 
 withRedis(
@@ -293,15 +284,18 @@ withRedis(
         requestedAt: i % 2 === 0 ? base + Math.floor(Math.random() * 3 * 86_400_000) : base + (i % 72) * 3_600_000 + (i % 5) - 2,
         cents: 1 + Math.floor(Math.random() * 1_000_000_000_000),
       }));
-      const logKeys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total];
-      for (const p of payments) {
-        await client.send('EVAL', [ACCEPT, '3', KEYS.ids, KEYS.stream, KEYS.purgedAt, p.id, String(p.cents), '0']);
-        await client.send('EVAL', [LOG, String(logKeys.length), ...logKeys, GROUP, 's', String(p.processor), p.id, String(p.cents), String(p.requestedAt)]);
-      }
-      // A second outcome for a settled payment is not counted again.
+      for (const p of payments)
+        await client.send('EVAL', [ACCEPT, '5', KEYS.ids, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev, p.id, String(p.cents), '0']);
+      // Delivered to one host, which settles them all (as the owner of their entries).
+      await client.send('XREADGROUP', ['GROUP', GROUP, 'host-0', 'COUNT', '5000', 'STREAMS', KEYS.stream, '>']);
+      await client.send('SET', [KEYS.epoch('host-0'), '1']);
+      const logKeys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch('host-0'), KEYS.done];
+      const log = (...record: string[]) => client.send('EVAL', [LOG, String(logKeys.length), ...logKeys, GROUP, 'host-0', '1', ...record]);
+      for (const p of payments) expect(await log('s', String(p.processor), p.id, String(p.cents), String(p.requestedAt))).toEqual([1]);
+      // A second outcome for a settled payment is refused, not counted again.
       const first = payments[0]!;
-      await client.send('EVAL', [LOG, String(logKeys.length), ...logKeys, GROUP, 's', '0', first.id, String(first.cents), String(first.requestedAt)]);
-      const summaryKeys = [KEYS.entries, ...KEYS.levels, KEYS.total];
+      expect(await log('s', '0', first.id, String(first.cents), String(first.requestedAt))).toEqual([0]);
+      const summaryKeys = [KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.foldedBelow];
       const check = async (from: number | null, to: number | null) => {
         const reply = (await client.send('EVAL', [SUMMARY, String(summaryKeys.length), ...summaryKeys, String(from ?? ''), String(to ?? '')])) as number[];
         const expected = [0, 1].map((processor) => {
@@ -326,4 +320,92 @@ withRedis(
     }
   },
   60_000,
+);
+
+withRedis(
+  "LOG writes a payment's state only for the process that owns its entry now (fencing), per record",
+  async () => {
+    redis = await startRedis();
+    const client = redis.client();
+    await client.send('XGROUP', ['CREATE', KEYS.stream, GROUP, '0', 'MKSTREAM']);
+    const ids = Array.from({ length: 4 }, () => crypto.randomUUID());
+    for (const id of ids) await client.send('EVAL', [ACCEPT, '5', KEYS.ids, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev, id, '1990', '0']);
+    await client.send('XREADGROUP', ['GROUP', GROUP, 'host-0', 'COUNT', '4', 'STREAMS', KEYS.stream, '>']);
+    await client.send('SET', [KEYS.epoch('host-0'), '2']);
+    await client.send('SET', [KEYS.epoch('host-1'), '1']);
+    const log = (consumer: string, epoch: string, ...records: string[]) => {
+      const keys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch(consumer), KEYS.done];
+      return client.send('EVAL', [LOG, String(keys.length), ...keys, GROUP, consumer, epoch, ...records]);
+    };
+    // The owner, with its current epoch: written; another consumer, or the owner's previous process: refused.
+    expect(await log('host-0', '2', 'a', '0', ids[0]!, '1990', '1000', 'a', '0', ids[1]!, '1990', '1001')).toEqual([1, 1]);
+    expect(await log('host-1', '1', 'a', '1', ids[0]!, '1990', '2000', 's', '1', ids[1]!, '1990', '2001')).toEqual([0, 0]);
+    expect(await log('host-0', '1', 'a', '1', ids[2]!, '1990', '3000')).toEqual([0]);
+    // Every call written is kept, not only the last.
+    expect(await log('host-0', '2', 'a', '1', ids[0]!, '1990', '1002')).toEqual([1]);
+    expect(await client.send('HGET', [KEYS.attempts, ids[0]!])).toBe('0:1000,1:1002');
+    // Taken over by host-1 (as CLAIM does): host-0 may write nothing more for it, host-1 may.
+    const [entry] = (await client.send('XPENDING', [KEYS.stream, GROUP, '-', '+', '1', 'host-0'])) as [string][];
+    await client.send('XCLAIM', [KEYS.stream, GROUP, 'host-1', '0', entry![0]]);
+    expect(await log('host-0', '2', 's', '0', ids[0]!, '1990', '1000')).toEqual([0]);
+    // Found at default with host-0's earlier call: the fleet's own call, counted (not dropped as another sender's).
+    expect(await log('host-1', '1', 'd', '0', ids[0]!, '1990', '1000')).toEqual([1]);
+    expect(await client.send('SISMEMBER', [KEYS.done, ids[0]!])).toBe(1);
+    expect(await client.send('HGET', [KEYS.total, 'c0'])).toBe('1');
+    // A settled payment: refused to everyone.
+    expect(await log('host-1', '1', 'a', '1', ids[0]!, '1990', '4000')).toEqual([0]);
+    // Found with a requestedAt nobody in the fleet wrote: dropped, not counted.
+    expect(await log('host-0', '2', 'd', '0', ids[1]!, '1990', '999')).toEqual([1]);
+    expect(await client.send('SISMEMBER', [KEYS.done, ids[1]!])).toBe(1);
+    expect(await client.send('HGET', [KEYS.total, 'c0'])).toBe('1');
+  },
+  30_000,
+);
+
+withRedis(
+  'FOLD bounds memory by time: entries older than the horizon leave (their second still counts), settled ids are forgotten after two rotations',
+  async () => {
+    redis = await startRedis();
+    const client = redis.client();
+    await client.send('XGROUP', ['CREATE', KEYS.stream, GROUP, '0', 'MKSTREAM']);
+    await client.send('SET', [KEYS.epoch('host-0'), '1']);
+    const second = Math.floor((Date.now() - 2 * 3_600_000) / 1000) * 1000;
+    const recent = Date.now() - 60_000;
+    const payments = [
+      { id: crypto.randomUUID(), requestedAt: second + 500 },
+      { id: crypto.randomUUID(), requestedAt: second + 900 },
+      { id: crypto.randomUUID(), requestedAt: recent },
+      { id: crypto.randomUUID(), requestedAt: recent + 7 },
+    ];
+    const accept = (id: string) => client.send('EVAL', [ACCEPT, '5', KEYS.ids, KEYS.stream, KEYS.purgedAt, KEYS.done, KEYS.donePrev, id, '1000', '0']);
+    for (const p of payments) expect(await accept(p.id)).toBe(1);
+    await client.send('XREADGROUP', ['GROUP', GROUP, 'host-0', 'COUNT', '10', 'STREAMS', KEYS.stream, '>']);
+    const logKeys = [KEYS.ids, KEYS.attempts, KEYS.stream, KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.epoch('host-0'), KEYS.done];
+    for (const p of payments)
+      await client.send('EVAL', [LOG, String(logKeys.length), ...logKeys, GROUP, 'host-0', '1', 's', '0', p.id, '1000', String(p.requestedAt)]);
+    const fold = (horizonMs: number) =>
+      client.send('EVAL', [FOLD, '5', KEYS.done, KEYS.donePrev, KEYS.entries, KEYS.rotatedAt, KEYS.foldedBelow, String(horizonMs)]);
+    const count = async (from: number, to: number) => {
+      const keys = [KEYS.entries, ...KEYS.levels, KEYS.total, KEYS.foldedBelow];
+      return ((await client.send('EVAL', [SUMMARY, String(keys.length), ...keys, String(from), String(to)])) as number[])[0];
+    };
+    expect(await count(second + 400, second + 600)).toBe(1);
+    expect(await fold(3_600_000)).toBe(0);
+    // The two-hour-old entries are folded: a window edge in their second counts the whole second.
+    expect(await client.send('ZCARD', [KEYS.entries])).toBe(2);
+    expect(await count(second + 400, second + 600)).toBe(2);
+    expect(await count(second, recent + 7)).toBe(4);
+    // Within the horizon: exact to the millisecond.
+    expect(await count(recent + 1, recent + 7)).toBe(1);
+    // Settled ids are still known (no second acceptance) through one rotation, forgotten after two.
+    await Bun.sleep(5);
+    expect(await fold(1)).toBe(1);
+    for (const p of payments) expect(await accept(p.id)).toBe(0);
+    await Bun.sleep(5);
+    expect(await fold(1)).toBe(1);
+    expect(await accept(payments[0]!.id)).toBe(1);
+    expect(await client.send('EXISTS', [KEYS.done])).toBe(0);
+    expect(await client.send('ZCARD', [KEYS.entries])).toBe(0);
+  },
+  30_000,
 );

@@ -15,13 +15,13 @@ import { Settler, type SettlementLog } from '../../src/settlement/settler.ts';
  */
 class ControlledLog implements SettlementLog {
   staged: string[] = [];
-  pending: { records: string[]; resolve: () => void; reject: (error: Error) => void }[] = [];
+  pending: { records: string[]; resolve: (refused: ReadonlySet<string>) => void; reject: (error: Error) => void }[] = [];
 
   stage(kind: RecordKind, processor: number, _id: Uint32Array, _idIndex: number, _cents: number, at: number): void {
     this.staged.push(`${RecordKind[kind]} ${processor} ${at}`);
   }
 
-  flush(): Promise<void> | undefined {
+  flush(): Promise<ReadonlySet<string>> | undefined {
     if (this.staged.length === 0) return undefined;
     const records = this.staged;
     this.staged = [];
@@ -71,11 +71,35 @@ test('no call leaves before its attempt is written; a failed write holds it back
   // The next pump writes the attempt again; once written, the call leaves and its settlement is staged.
   settler.pump();
   expect(log.pending).toHaveLength(1);
-  log.pending.shift()!.resolve();
+  log.pending.shift()!.resolve(new Set());
   await tick();
   await tick();
   expect(calls).toEqual([formatUuid(id, 0)]);
   settler.pump();
   expect(log.pending.at(-1)!.records).toEqual([expect.stringMatching(/^Settled 0 /)]);
   expect(settler.unsettled).toBe(0);
+});
+
+test("an attempt the log refuses (the payment is another host's now) never leaves: the payment is forgotten here", async () => {
+  const config = loadConfig({ JOURNAL_DIR: 'off' });
+  const ring = PaymentRing.create(16);
+  const signals = Signals.create();
+  const policy = new SettlementPolicy(signals, config, () => {});
+  const calls: string[] = [];
+  const log = new ControlledLog();
+  const settler = new Settler(ring, null, signals, policy, [recordingClient(calls), recordingClient(calls)], config, () => {}, log);
+  const refusedId = Uint32Array.of(1, 2, 3, 4);
+  const keptId = Uint32Array.of(5, 6, 7, 8);
+  ring.tryPush(refusedId, 0, 1990, Date.now());
+  ring.tryPush(keptId, 0, 1990, Date.now());
+
+  settler.pump();
+  expect(log.pending).toHaveLength(1);
+  log.pending.shift()!.resolve(new Set([formatUuid(refusedId, 0)]));
+  await tick();
+  await tick();
+  expect(calls).toEqual([formatUuid(keptId, 0)]);
+  settler.pump();
+  expect(settler.unsettled).toBe(0);
+  expect(calls).toEqual([formatUuid(keptId, 0)]);
 });
