@@ -8,6 +8,7 @@ import { InstanceJournal } from '../journal/instance-journal.ts';
 import { IdSet } from '../queue/id-set.ts';
 import { GatewayRoutes } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
+import { StallDetector } from '../http/stall-detector.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
 import { FleetHost } from '../fleet/fleet-host.ts';
 
@@ -64,6 +65,8 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
       process.exit(1);
     }
   }
+  const stalls = new StallDetector({ log });
+  const workerMessage = stalls.task('worker message');
   const { shared, attached } = createSharedState(config);
   // Ids are settled payments plus those queued or held: hasRoom turns false before memory would.
   const acceptedIds = new IdSet(undefined, config.ledgerCapacity + config.queueCapacity);
@@ -91,6 +94,7 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     ledgerReader: fleet ?? (peers.length > 0 ? new ClusterLedger(local, peers) : local),
     instances,
     fleet,
+    stalls,
   });
 
   const drained = new Map<string, number>();
@@ -100,12 +104,14 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     const worker = new Worker(entry);
     const ready = new Promise<void>((resolve) => {
       worker.on('message', (message: FromWorker) => {
+        const startedAt = stalls.begin(workerMessage);
         if (message.type === 'ready') resolve();
         else if (message.type === 'log') log(message.line);
         else if (message.type === 'drained') {
           drained.set(message.name, message.unsettled);
           if (drained.size === workers.length) onAllDrained();
         }
+        stalls.end(workerMessage, startedAt);
       });
     });
     worker.on('error', (error: Error) => {
