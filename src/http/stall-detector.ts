@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { ThreadCpu } from '../gateway/thread-cpu.ts';
 
 /**
  * The HTTP thread's stall detector. A timer due every `intervalMs` measures how late it fires:
@@ -38,44 +38,6 @@ interface TaskStats {
   longestMs: number;
 }
 
-/** Reads /proc/thread-self/schedstat of the thread that created it: [on CPU, runnable-waiting] in ms. */
-class ThreadSchedstat {
-  private readonly fd: number | null;
-  private readonly buffer = new Uint8Array(96);
-
-  constructor() {
-    let fd: number | null = null;
-    try {
-      fd = openSync('/proc/thread-self/schedstat', 'r');
-    } catch {
-      fd = null; // not Linux: no scheduler figures in the log
-    }
-    this.fd = fd;
-  }
-
-  /** Writes [runMs, waitMs] into `out`; false when unavailable. */
-  read(out: Float64Array): boolean {
-    if (this.fd === null) return false;
-    const length = readSync(this.fd, this.buffer, 0, this.buffer.length, 0);
-    // "run_ns wait_ns timeslices\n": plain ASCII digits.
-    let field = 0;
-    let value = 0;
-    for (let i = 0; i < length && field < 2; i++) {
-      const c = this.buffer[i]!;
-      if (c >= 48 && c <= 57) value = value * 10 + (c - 48);
-      else {
-        out[field++] = value / 1e6;
-        value = 0;
-      }
-    }
-    return field === 2;
-  }
-
-  close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-  }
-}
-
 export class StallDetector {
   readonly intervalMs: number;
   readonly thresholdMs: number;
@@ -94,10 +56,10 @@ export class StallDetector {
   private lastTaskAt = 0;
   private lastLogAt = -Infinity;
   private unlogged = 0;
-  private readonly schedstat = new ThreadSchedstat();
-  private readonly sched = new Float64Array(2);
-  private readonly schedAtTick = new Float64Array(2);
-  private schedOk = false;
+  private readonly cpu = new ThreadCpu();
+  private runMsAtTick = 0;
+  private waitMsAtTick = 0;
+  private cpuKnown = false;
   private stopped = false;
 
   constructor(options: StallDetectorOptions) {
@@ -138,14 +100,13 @@ export class StallDetector {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.schedstat.close();
+    this.cpu.close();
   }
 
   private arm(now: number): void {
     this.lastTickAt = now;
     this.dueAt = now + this.intervalMs;
-    this.schedOk = this.schedstat.read(this.schedAtTick);
-    this.resetTasks();
+    this.markTick();
     this.timer = setTimeout(this.tick, this.intervalMs);
   }
 
@@ -160,10 +121,17 @@ export class StallDetector {
     }
     this.lastTickAt = now;
     this.dueAt = now + this.intervalMs;
-    this.schedOk = this.schedstat.read(this.schedAtTick);
-    this.resetTasks();
+    this.markTick();
     this.timer = setTimeout(this.tick, this.intervalMs);
   };
+
+  /** What runs from here to the next tick is what a stall then reports. */
+  private markTick(): void {
+    this.cpuKnown = this.cpu.read();
+    this.runMsAtTick = this.cpu.runMs;
+    this.waitMsAtTick = this.cpu.waitMs;
+    this.resetTasks();
+  }
 
   private record(lateMs: number): void {
     let bucket = 0;
@@ -188,9 +156,9 @@ export class StallDetector {
       .map((task) => `${task.name} ×${task.count} (${ms(task.totalMs)} ms, longest ${ms(task.longestMs)} ms)`);
     const tracked = this.tasks.reduce((sum, task) => sum + task.totalMs, 0);
     let where = '';
-    if (this.schedOk && this.schedstat.read(this.sched)) {
-      const runMs = this.sched[0]! - this.schedAtTick[0]!;
-      const waitMs = this.sched[1]! - this.schedAtTick[1]!;
+    if (this.cpuKnown && this.cpu.read()) {
+      const runMs = this.cpu.runMs - this.runMsAtTick;
+      const waitMs = this.cpu.waitMs - this.waitMsAtTick;
       where =
         `; on CPU ${ms(runMs)} ms (untracked: ${ms(Math.max(0, runMs - tracked))} ms of GC, native or untracked JS), ` +
         `runnable but not running ${ms(waitMs)} ms (CPU quota used up, or the CPUs busy), ` +

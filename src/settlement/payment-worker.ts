@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SettlementPolicy } from './policy.ts';
 import { Settler } from './settler.ts';
 import { FleetLog } from '../fleet/fleet-log.ts';
+import { workerPace } from './pace.ts';
+import { setPriority } from 'node:os';
 
 /**
  * A payment worker: settles what it pulls from the ring, many calls in flight at once. It never
@@ -18,6 +20,11 @@ import { FleetLog } from '../fleet/fleet-log.ts';
 const HOLD_TICK_MS = 20;
 const IDLE_WAIT_MS = 1000;
 const BUSY_POLL_MS = 1;
+/**
+ * This thread's nice value: when it and the HTTP thread both want a CPU of the process, the HTTP
+ * thread (nice 0) gets it first, so a 202 does not wait behind settlement work.
+ */
+const WORKER_NICE = 10;
 
 onParentMessage((message) => {
   if (message.type === 'start') void start(message.shared, message.name, message.index);
@@ -30,6 +37,11 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   const state = attachSharedState(sharedState);
   const { config, ring, signals, ledger } = state;
   const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
+  try {
+    setPriority(WORKER_NICE); // this thread only (Linux: a thread's own nice value)
+  } catch (error) {
+    log(`could not lower this thread's priority: ${error instanceof Error ? error.message : String(error)}`);
+  }
   // A socket for every call this worker may have in flight (the in-flight bound is shared by the
   // instance's workers, so one worker may hold all of it): no call ever waits for a socket.
   // Raw keep-alive sockets by default: half undici's CPU per call in bench/processor-clients.ts.
@@ -42,13 +54,17 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
   // Fleet mode: attempts and outcomes go to the fleet's Redis, which any host reads; else to this instance's journal.
   const fleetLog = config.redisUrl === null ? null : new FleetLog(config.redisUrl);
   const journal = config.journalDir === null ? null : new JournalWriter(join(config.journalDir, workerFile(index)), config.journalFsyncMs);
-  const settler = new Settler(ring, fleetLog ? null : ledger, signals, policy, clients, config, log, fleetLog ?? journal);
+  const pace = workerPace();
+  const settler = new Settler(ring, fleetLog ? null : ledger, signals, policy, clients, config, log, fleetLog ?? journal, pace);
   postToParent({ type: 'ready', name });
 
   for (;;) {
     const pulled = settler.pump();
     if (drainDeadline !== null && ((settler.unsettled === 0 && ring.size === 0) || Date.now() >= drainDeadline)) break;
-    if (pulled > 0) {
+    if (pace.held) {
+      // Payments it could send wait for the pace (a burst after an outage): back once it allows more.
+      await sleep(pace.retryInMs(performance.now()));
+    } else if (pulled > 0) {
       // Under load, poll instead of parking: a parked worker costs the HTTP thread a futex wake per
       // payment, a polling one costs nothing there. Settlement starts at most a tick later.
       await sleep(BUSY_POLL_MS);
