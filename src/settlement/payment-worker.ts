@@ -18,7 +18,8 @@ import { setPriority } from 'node:os';
  */
 /** How often held payments are reconsidered while nothing else happens. */
 const HOLD_TICK_MS = 20;
-const IDLE_WAIT_MS = 1000;
+/** An idle worker's wait for a push: anything else that needs it (a drain) wakes it. */
+const IDLE_WAIT_MS = 10_000;
 const BUSY_POLL_MS = 1;
 /**
  * This thread's nice value: when it and the HTTP thread both want a CPU of the process, the HTTP
@@ -28,14 +29,19 @@ const WORKER_NICE = 10;
 
 onParentMessage((message) => {
   if (message.type === 'start') void start(message.shared, message.name, message.index);
-  else if (message.type === 'drain') drainDeadline = message.deadlineMs;
+  else if (message.type === 'drain') {
+    drainDeadline = message.deadlineMs;
+    wakeForDrain();
+  }
 });
 
 let drainDeadline: number | null = null;
+let wakeForDrain = () => {};
 
 async function start(sharedState: Parameters<typeof attachSharedState>[0], name: string, index: number): Promise<void> {
   const state = attachSharedState(sharedState);
   const { config, ring, signals, ledger } = state;
+  wakeForDrain = () => ring.wakeAll();
   const log = (line: string) => postToParent({ type: 'log', line: `${name}: ${line}` });
   try {
     setPriority(WORKER_NICE); // this thread only (Linux: a thread's own nice value)
