@@ -1,4 +1,4 @@
-import { ProcessCpu, ThreadCpu } from '../gateway/thread-cpu.ts';
+import { ProcessCpu } from '../gateway/thread-cpu.ts';
 
 /**
  * How fast a payment worker starts calls. At a steady load a worker uses a few % of a CPU; but
@@ -6,16 +6,16 @@ import { ProcessCpu, ThreadCpu } from '../gateway/thread-cpu.ts';
  * of calls in one pump and handle their answers in the next few milliseconds, burning its
  * process's CPU quota (a gateway has 0.65 CPU per 100 ms period) so fast that the kernel
  * throttles the whole process, HTTP thread included, for the rest of the period: 202s then wait
- * 30-120 ms. So a worker starts at most `maxPerWindow` calls per window (a pump stays a short
- * turn, and the answers of a window's calls cost a bounded CPU time later), and none while the
- * CPU time in the current window is over `cpuShare` of a CPU, and a released backlog settles over a few
- * hundred ms instead of in one burst. Under a CPU quota (a container, the stack's cgroups) the
- * bound is the whole process's CPU time against the quota, which is what the kernel counts.
+ * 30-120 ms. So, under a CPU quota (a container, the stack's cgroups), a worker starts at most
+ * `maxPerWindow` calls per window (the answers of a window's calls cost a bounded CPU time
+ * later), and none while the whole process's CPU time in the current window (what the kernel
+ * counts) is over `cpuShare` of a CPU: a released backlog settles over a second or so instead of
+ * in one burst. Without a quota nothing throttles the process and nothing is bounded.
  */
 export interface CpuClock {
-  /** Refreshes `runMs`; false when the thread's CPU time cannot be read (then only the count bounds a pump). */
+  /** Refreshes `runMs`; false when it cannot be read (then only the count bounds the pace). */
   read(): boolean;
-  /** CPU time of this thread so far, in ms. */
+  /** CPU time so far, in ms. */
   readonly runMs: number;
 }
 
@@ -27,22 +27,22 @@ export interface PaceSettings {
 }
 
 const WINDOW_MS = 10;
-/** 1,600 calls a second per worker: 10× a worker's share of the contract's peak load. */
-const MAX_PER_WINDOW = 16;
+/** 3,200 calls a second per worker: 20× a worker's share of the contract's peak load (a backlog drains fast). */
+const MAX_PER_WINDOW = 32;
 /**
  * Under a CPU quota, workers start calls only while the whole process used less than this share
  * of its quota in the current window: the rest is the HTTP thread's, the JIT's and the GC's, and
  * the process is not throttled by a release however large.
  */
 const QUOTA_SHARE = 0.5;
-/** Without a quota (nothing throttles the process), each worker keeps to this much of a CPU, so the HTTP thread is not crowded out. */
-const WORKER_SHARE = 0.2;
+/** Without a quota nothing throttles the process, and a worker's turns are not the HTTP thread's: no bound. */
+const UNMEASURED: CpuClock = { runMs: 0, read: () => false };
 
-/** The pace of a payment worker: by its process's CPU time when it has a quota, else by its own thread's. */
+/** The pace of a payment worker: by its process's CPU time when it has a quota, else none. */
 export function workerPace(): SendPace {
   const group = ProcessCpu.open();
   if (group !== null) return new SendPace(group, { cpuShare: group.quotaCpus * QUOTA_SHARE, windowMs: WINDOW_MS, maxPerWindow: MAX_PER_WINDOW });
-  return new SendPace(new ThreadCpu(), { cpuShare: WORKER_SHARE, windowMs: WINDOW_MS, maxPerWindow: MAX_PER_WINDOW });
+  return new SendPace(UNMEASURED, { cpuShare: Infinity, windowMs: WINDOW_MS, maxPerWindow: Infinity });
 }
 
 export class SendPace {

@@ -23,9 +23,11 @@ const IDLE_WAIT_MS = 10_000;
 const BUSY_POLL_MS = 1;
 /**
  * This thread's nice value: when it and the HTTP thread both want a CPU of the process, the HTTP
- * thread (nice 0) gets it first, so a 202 does not wait behind settlement work.
+ * thread (nice 0) gets it first, so a 202 does not wait behind settlement work. Not more: a
+ * niced worker starved by a flood of requests lets the ring fill (nice 10 halved how fast a
+ * backlog drained in test/reliability/overload.test.ts).
  */
-const WORKER_NICE = 10;
+const WORKER_NICE = 5;
 
 onParentMessage((message) => {
   if (message.type === 'start') void start(message.shared, message.name, message.index);
@@ -78,7 +80,8 @@ async function start(sharedState: Parameters<typeof attachSharedState>[0], name:
       // Nothing more can be taken until a call ends or a hold expires; a push would not change that.
       await sleep(HOLD_TICK_MS);
     } else {
-      await ring.waitForPush(settler.hasWaiting || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
+      // A call in flight may come back to wait (refused): pumped within a tick then, not at the next push.
+      await ring.waitForPush(settler.hasWaiting || settler.busy || drainDeadline !== null ? HOLD_TICK_MS : IDLE_WAIT_MS);
     }
   }
   // Calls in flight still end (each is bounded by its timeout) and are journaled before the journal closes.
