@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/env.ts';
 import { createSharedState } from '../src/gateway/shared-state.ts';
+import { StallDetector } from '../src/http/stall-detector.ts';
 import { GatewayRoutes, type Reply } from '../src/http/routes.ts';
 import { LocalLedger } from '../src/ledger/local-ledger.ts';
 import { InstanceJournal } from '../src/journal/instance-journal.ts';
@@ -79,6 +80,7 @@ for (const journaled of [false, true]) {
   const { attached } = createSharedState(loadConfig({ LEDGER_CAPACITY: '10000', JOURNAL_DIR: 'off' }));
   const acceptedIds = new IdSet();
   const journal = journaled ? new InstanceJournal(mkdtempSync(join(tmpdir(), 'bench-journal-')), 0, attached.ledger, acceptedIds, () => {}) : null;
+  const stalls = new StallDetector({ log: () => {} });
   const routes = new GatewayRoutes({
     ...attached,
     acceptedIds,
@@ -86,6 +88,7 @@ for (const journaled of [false, true]) {
     ledgerReader: new LocalLedger(attached.ledger, async () => {}),
     instances: [null],
     fleet: null,
+    stalls,
   });
   // One body whose first 8 id digits are rewritten per call: every call is a new payment.
   const body = new TextEncoder().encode('{"correlationId":"00000000-7d26-4d9d-aa19-4dc1c7cf60b3","amount":19.90}');

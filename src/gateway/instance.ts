@@ -12,6 +12,7 @@ import { InstanceJournal } from '../journal/instance-journal.ts';
 import { RecentIdSet } from '../queue/id-set.ts';
 import { GatewayRoutes, PURGE_SLACK_MS } from '../http/routes.ts';
 import { removeStaleSocket } from '../http/stale-socket.ts';
+import { StallDetector } from '../http/stall-detector.ts';
 import { createSharedState, type FromWorker, type ToWorker } from './shared-state.ts';
 import { FleetHost } from '../fleet/fleet-host.ts';
 import { consumerName } from '../fleet/scripts.ts';
@@ -73,6 +74,8 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
       process.exit(1);
     }
   }
+  const stalls = new StallDetector({ log });
+  const workerMessage = stalls.task('worker message');
   const { shared, attached } = createSharedState(config);
   // Settled payments past half the ledger's capacity are folded into the archive (exact per-minute
   // totals in memory, entries on disk), so the ledger never fills; before the replay, which refills it.
@@ -120,6 +123,7 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     ledgerReader: fleet ?? (peers.length > 0 ? new ClusterLedger(local, peers, config.processorTimeoutMs + PURGE_SLACK_MS + PEER_TIMEOUT_MS) : local),
     instances,
     fleet,
+    stalls,
   });
 
   const drained = new Map<string, number>();
@@ -129,12 +133,14 @@ export async function startInstance(config: GatewayConfig, entries: WorkerEntrie
     const worker = new Worker(entry);
     const ready = new Promise<void>((resolve) => {
       worker.on('message', (message: FromWorker) => {
+        const startedAt = stalls.begin(workerMessage);
         if (message.type === 'ready') resolve();
         else if (message.type === 'log') log(message.line);
         else if (message.type === 'drained') {
           drained.set(message.name, message.unsettled);
           if (drained.size === workers.length) onAllDrained();
         }
+        stalls.end(workerMessage, startedAt);
       });
     });
     worker.on('error', (error: Error) => {

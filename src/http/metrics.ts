@@ -1,7 +1,7 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PROCESSORS } from '../domain/processors.ts';
 import { Breaker, CALL_OUTCOMES, Counter, Field, LATENCY_BUCKETS_MS, type Signals } from '../health/signals.ts';
 import type { PaymentRing } from '../queue/payment-ring.ts';
+import { STALL_BUCKETS_MS, type StallDetector } from './stall-detector.ts';
 
 /**
  * GET /metrics: this instance's numbers in the Prometheus text format (version 0.0.4). Counters
@@ -33,16 +33,10 @@ export interface MetricsSources {
   ring: PaymentRing;
   counters: HttpCounters;
   journal: { status(): Record<string, unknown> } | null;
+  stalls: StallDetector;
 }
 
-/** The event-loop delay of the HTTP thread, measured only once someone scrapes (no timer otherwise). */
-let loopDelay: ReturnType<typeof monitorEventLoopDelay> | null = null;
-
-export function renderMetrics({ signals, ring, counters, journal }: MetricsSources): string {
-  if (loopDelay === null) {
-    loopDelay = monitorEventLoopDelay({ resolution: 20 });
-    loopDelay.enable();
-  }
+export function renderMetrics({ signals, ring, counters, journal, stalls }: MetricsSources): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number | bigint][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -109,11 +103,24 @@ export function renderMetrics({ signals, ring, counters, journal }: MetricsSourc
     ]);
     metric('gateway_journal_replay_ms', 'gauge', 'Duration of the journal replay at start.', [['', status.replay?.ms ?? 0]]);
   }
-  const delayMs = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1e3) / 1e3 : 0);
-  metric('gateway_event_loop_delay_ms', 'gauge', 'Event-loop delay of the HTTP thread since the first scrape, by quantile.', [
-    ['{quantile="0.5"}', delayMs(loopDelay.percentile(50))],
-    ['{quantile="0.99"}', delayMs(loopDelay.percentile(99))],
-    ['{quantile="1"}', delayMs(loopDelay.max)],
+  out.push(
+    `# HELP gateway_event_loop_delay_ms How late the HTTP thread's ${stalls.intervalMs} ms timer fired (how long its event loop was busy or blocked), sampled from the start while there is work.`,
+    '# TYPE gateway_event_loop_delay_ms histogram',
+  );
+  let cumulative = 0;
+  stalls.counts.forEach((count, bucket) => {
+    cumulative += count;
+    out.push(`gateway_event_loop_delay_ms_bucket{le="${bucket < STALL_BUCKETS_MS.length ? STALL_BUCKETS_MS[bucket] : '+Inf'}"} ${cumulative}`);
+  });
+  out.push(`gateway_event_loop_delay_ms_sum ${Math.round(stalls.sumMs * 1000) / 1000}`, `gateway_event_loop_delay_ms_count ${cumulative}`);
+  metric(
+    'gateway_event_loop_stalls_total',
+    'counter',
+    `Turns of the HTTP thread's event loop longer than ${stalls.thresholdMs} ms (each one logged, with what ran).`,
+    [['', stalls.stalls]],
+  );
+  metric('gateway_event_loop_delay_max_ms', 'gauge', "The longest the HTTP thread's event loop was blocked since the start.", [
+    ['', Math.round(stalls.maxMs * 1000) / 1000],
   ]);
   return `${out.join('\n')}\n`;
 }

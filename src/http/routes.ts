@@ -13,6 +13,7 @@ import { ParsedPayment, parsePayment } from './parse-payment.ts';
 import { parseTimestamp } from './timestamp.ts';
 import { formatUuid } from '../queue/uuid.ts';
 import { HttpCounters, renderMetrics } from './metrics.ts';
+import type { StallDetector } from './stall-detector.ts';
 
 /**
  * The gateway's HTTP behaviour, independent of any server: each route takes plain inputs and
@@ -102,6 +103,8 @@ export interface RouteDeps {
   instances: readonly (PeerClient | null)[];
   /** Fleet mode (REDIS_URL): payments are accepted in Redis, for whichever host settles them; null: embedded. */
   fleet: FleetAccept | null;
+  /** The HTTP thread's stall detector: each route counts as a task of its own. */
+  stalls: StallDetector;
 }
 
 /** The instance that owns a correlationId: its last hex digit modulo the number of instances (the load balancer routes by the same rule). */
@@ -121,12 +124,29 @@ export class GatewayRoutes {
   /** Ledger entries kept free for payments already accepted but not yet settled. */
   private readonly ledgerReserve: number;
 
+  private readonly tasks: { payment: number; forwarded: number; totals: number; metrics: number; health: number };
+
   constructor(private readonly deps: RouteDeps) {
     this.ledgerReserve = 2 * deps.config.maxInflightPerProcessor;
+    const { stalls } = deps;
+    this.tasks = {
+      payment: stalls.task('POST /payments'),
+      forwarded: stalls.task('POST /internal/payments'),
+      totals: stalls.task('GET /internal/totals'),
+      metrics: stalls.task('GET /metrics', false),
+      health: stalls.task('GET /health', false),
+    };
   }
 
   /** POST /payments: accepted here when this instance owns the id, else answered by its owner. */
   acceptPayment(body: Uint8Array): Reply | Promise<Reply> {
+    const startedAt = this.deps.stalls.begin(this.tasks.payment);
+    const reply = this.acceptOwnedOrForward(body);
+    this.deps.stalls.end(this.tasks.payment, startedAt);
+    return reply;
+  }
+
+  private acceptOwnedOrForward(body: Uint8Array): Reply | Promise<Reply> {
     const parsed = this.parsed;
     const problem = parsePayment(body, parsed);
     if (problem !== null) return this.invalid(problem);
@@ -150,6 +170,13 @@ export class GatewayRoutes {
 
   /** POST /internal/payments: a peer forwards the payments this instance owns; accepted here whatever the id. */
   acceptForwarded(body: Uint8Array): Reply {
+    const startedAt = this.deps.stalls.begin(this.tasks.forwarded);
+    const reply = this.acceptForwardedHere(body);
+    this.deps.stalls.end(this.tasks.forwarded, startedAt);
+    return reply;
+  }
+
+  private acceptForwardedHere(body: Uint8Array): Reply {
     // On Redis no host forwards to another; accepting here past Redis would settle a payment the fleet never counts.
     if (this.deps.fleet !== null) return errorReply(404, 'hosts on Redis do not forward payments: POST /payments');
     const problem = parsePayment(body, this.parsed);
@@ -221,11 +248,11 @@ export class GatewayRoutes {
 
   /** GET /metrics: this instance's numbers for Prometheus (not forwarded by the public load balancer). */
   metrics(): Reply {
-    return {
-      status: 200,
-      body: renderMetrics({ signals: this.deps.signals, ring: this.deps.ring, counters: this.counters, journal: this.deps.journal }),
-      contentType: METRICS_CONTENT_TYPE,
-    };
+    const { signals, ring, journal, stalls } = this.deps;
+    const startedAt = stalls.begin(this.tasks.metrics);
+    const body = renderMetrics({ signals, ring, counters: this.counters, journal, stalls });
+    stalls.end(this.tasks.metrics, startedAt);
+    return { status: 200, body, contentType: METRICS_CONTENT_TYPE };
   }
 
   private journalError(error: unknown): void {
@@ -282,6 +309,13 @@ export class GatewayRoutes {
   }
 
   health(): Reply {
+    const startedAt = this.deps.stalls.begin(this.tasks.health);
+    const health = this.healthReply();
+    this.deps.stalls.end(this.tasks.health, startedAt);
+    return health;
+  }
+
+  private healthReply(): Reply {
     const { signals, ring } = this.deps;
     const processors = signals.snapshot() as Record<'default' | 'fallback', { failing: boolean }>;
     const fleet = this.deps.fleet?.status();
@@ -317,7 +351,10 @@ export class GatewayRoutes {
     const fromMs = bound(from);
     const toMs = bound(to);
     if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return errorReply(400, 'from and to must be epoch milliseconds');
-    return reply(200, totalsToWire(this.deps.ledger.totals({ from: fromMs, to: toMs })));
+    const startedAt = this.deps.stalls.begin(this.tasks.totals);
+    const totals = this.deps.ledger.totals({ from: fromMs, to: toMs });
+    this.deps.stalls.end(this.tasks.totals, startedAt);
+    return reply(200, totalsToWire(totals));
   }
 
   /** Internal: the service-health reports this instance received, for peers that do not poll. */

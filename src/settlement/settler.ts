@@ -7,6 +7,7 @@ import type { PayOutcome, ProcessorApi } from '../processors/client.ts';
 import { Deque } from './deque.ts';
 import { GRANTED_PROBE, REFUSED, type Grant, type SettlementPolicy } from './policy.ts';
 import { RecordKind } from '../journal/record.ts';
+import type { SendPace } from './pace.ts';
 
 /**
  * Where attempts and outcomes are made durable: the instance's file journal (flush is
@@ -136,6 +137,8 @@ export class Settler {
     private readonly log: Log,
     /** Attempts and outcomes are journaled so a restart (or another host) knows which processor may hold what. */
     private readonly journal: SettlementLog | null = null,
+    /** Bounds how many calls a pump starts (see pace.ts); null: no bound. */
+    private readonly pace: SendPace | null = null,
   ) {
     this.purgesSeen = signals.count(Counter.Purges);
     this.maxInDoubt = Math.ceil(ring.capacity / settings.paymentWorkers);
@@ -176,6 +179,7 @@ export class Settler {
     let pulled = 0;
     if (!this.stopped) {
       pulled = this.pull();
+      this.pace?.beginPump(performance.now());
       const now = this.signals.now();
       if (this.lookupLine.length > 0) this.pumpInDoubt(now);
       this.sendWaiting(now);
@@ -198,6 +202,7 @@ export class Settler {
       // Default works at its own pace: the youngest wait longest, so the overflow leaves from the back.
       const queuedBehind = Math.ceil(this.ring.size / this.settings.paymentWorkers);
       while (waiting.length > 0 && policy.overflows(waiting.length, queuedBehind)) {
+        if (this.pace !== null && !this.pace.take()) break;
         const grant = policy.grantFallback(now, now - waiting.peekBack()!.heldSince, oldestFallback);
         if (grant === REFUSED) break;
         this.send(waiting.pop()!, FALLBACK, grant);
@@ -209,6 +214,7 @@ export class Settler {
     while (waiting.length > 0) {
       const age = now - waiting.peek()!.heldSince;
       if (!policy.holdExpired(age)) break;
+      if (this.pace !== null && !this.pace.take()) break;
       const grant = policy.grantFallback(now, age, oldestFallback);
       if (grant === REFUSED) break;
       this.send(waiting.shift()!, FALLBACK, grant);
@@ -220,6 +226,7 @@ export class Settler {
     const waiting = this.waiting;
     const policy = this.policy;
     while (waiting.length > 0) {
+      if (this.pace !== null && !this.pace.take()) return;
       const grant = policy.grant(DEFAULT, now, oldestDefault);
       if (grant === REFUSED) return;
       if (grant === GRANTED_PROBE) {

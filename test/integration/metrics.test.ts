@@ -61,7 +61,10 @@ describe('GET /metrics', () => {
     expect(text).toContain('gateway_call_duration_ms_count{processor="default",outcome="recorded"} 300\n');
     expect(text).toContain('gateway_call_duration_ms_bucket{processor="default",outcome="recorded",le="+Inf"} 300\n');
     expect(text).toContain('gateway_call_duration_ms_count{processor="fallback",outcome="recorded"} 0\n');
-    expect(families.has('gateway_event_loop_delay_ms')).toBe(true);
+    // Sampled from the start (while payments came), not from the first scrape.
+    expect(families.get('gateway_event_loop_delay_ms')!.type).toBe('HISTOGRAM');
+    expect(Number(/^gateway_event_loop_delay_ms_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(value(families, 'gateway_event_loop_stalls_total')).toBeGreaterThanOrEqual(0);
     expect(value(families, 'gateway_journal_write_errors_total')).toBe(0);
   });
 });
