@@ -27,6 +27,7 @@ import { JournalWriter } from '../src/journal/journal-writer.ts';
 import { RecordKind } from '../src/journal/record.ts';
 import { workerFile } from '../src/journal/replay.ts';
 import { SharedLedger } from '../src/ledger/shared-ledger.ts';
+import { mulberry32 } from '../tools/loadtest/prng.ts';
 
 const LIMIT_BYTES = 160 * 1024 * 1024;
 const COMPACT_EVERY = 100_000;
@@ -39,20 +40,9 @@ const MONTH_START = Date.parse('2026-10-01T00:00:00.000Z');
 const LEDGER_CAPACITY = 1_000_000;
 const WINDOWS = 200;
 
-/** xorshift32: the same payments and windows on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
-
 if (process.argv[2] === '--month-child') {
   const [dir, payments] = [process.argv[3], Number(process.argv[4])];
-  const next = random(2026);
+  const next = mulberry32(2026);
   // The windows first (so the brute force can be kept while generating): a quarter auditor-like
   // (15 s), a quarter a few minutes, half anything up to the month; both edges at any millisecond.
   const windows = Array.from({ length: WINDOWS }, () => {

@@ -7,6 +7,7 @@ import { emptyTotals, type Totals } from '../../src/ledger/ledger.ts';
 import { LedgerArchive } from '../../src/ledger/ledger-archive.ts';
 import { SharedLedger } from '../../src/ledger/shared-ledger.ts';
 import { startWriters } from '../support/ledger-writer.ts';
+import { mulberry32 } from '../../tools/loadtest/prng.ts';
 
 /**
  * The ledger over a long history: blocks past half the capacity are folded into the archive
@@ -29,17 +30,6 @@ function archived(capacity: number): { ledger: SharedLedger; archive: LedgerArch
   return { ledger, archive };
 }
 
-/** A deterministic pseudo-random sequence (xorshift), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
-
 /** The oracle: a plain scan over every entry appended. */
 function scan(ats: Float64Array, processors: Uint8Array, cents: Float64Array, n: number, from: number, to: number): Totals {
   const totals = emptyTotals();
@@ -55,7 +45,7 @@ describe('folding the ledger into its archive', () => {
   test('300 random windows (millisecond edges, old and new, open bounds) equal a plain scan, with most of the history folded', () => {
     const capacity = 3 * 4096;
     const { ledger, archive } = archived(capacity);
-    const next = random(0x5eed);
+    const next = mulberry32(0x5eed);
     const n = 200_000;
     const ats = new Float64Array(n);
     const processors = new Uint8Array(n);
